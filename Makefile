@@ -1,0 +1,36 @@
+# Quick start:  make app   (set up everything, build the index, open the chat)
+#               make test  (set up everything, run the test suite)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup models index app test bench clean
+
+setup: $(VENV)/.installed models
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch is pinned in the same install: a bare sentence-transformers install would pull a CUDA build.
+	$(BIN)/python -m pip install torch==2.13.0 -e '.[test]'
+	touch $@
+
+models: $(VENV)/.installed
+	$(BIN)/rag models install
+
+index: setup
+	$(BIN)/rag index
+
+app: index
+	$(BIN)/python app.py
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/retrieval.py
+
+clean:
+	rm -rf index

@@ -1,0 +1,94 @@
+"""The one entry point: `Assistant` ties index, retrieval (and later answers) together."""
+from __future__ import annotations
+
+import logging
+import threading
+import unicodedata
+from pathlib import Path
+
+from .config import Config, load_config
+from .embed import Embedder, load_embedder
+from .index import BuildReport, IndexMissingError, VectorIndex, build, seeds_changed
+from .retrieve import Retriever
+from .types import Passage
+
+log = logging.getLogger(__name__)
+
+
+class QuestionError(ValueError):
+    """The question cannot be searched as given; the message says why."""
+
+
+class Assistant:
+    """Question answering over a folder of news articles.
+
+    >>> bot = Assistant()                      # seeds/ and index/, index built if missing
+    >>> bot.retrieve("宜昌市建立了多少家疗休养基地？", k=3)
+    """
+
+    def __init__(self, seeds_dir: str | Path | None = None, index_dir: str | Path | None = None, **config: object):
+        self.config: Config = load_config(seeds_dir=seeds_dir, index_dir=index_dir, **config)
+        self._embedder: Embedder | None = None
+        self._retriever: Retriever | None = None
+        self._lock = threading.RLock()
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = load_embedder(self.config)
+            return self._embedder
+
+    def index(self, rebuild: bool = False, progress: bool = True) -> BuildReport:
+        """Bring index/ up to date with seeds/ (only new or changed files are embedded)."""
+        with self._lock:
+            index, report = build(self.config.seeds_dir, self.config.index_dir, self.embedder, self.config, rebuild, progress)
+            for name, problem in report.problems.items():
+                log.warning("not indexed: %s", problem)
+            if self._retriever is None or report.touched or rebuild:
+                self._retriever = Retriever(index, self.embedder, self.config)
+            return report
+
+    @property
+    def retriever(self) -> Retriever:
+        with self._lock:
+            if self._retriever is None:
+                self._retriever = self._open()
+            return self._retriever
+
+    def _open(self) -> Retriever:
+        try:
+            index = VectorIndex.load(self.config.index_dir)
+        except IndexMissingError:
+            log.info("no index in %s yet; building it from %s", self.config.index_dir, self.config.seeds_dir)
+            self.index()
+            return self._retriever  # type: ignore[return-value]
+        index.check_compatible(self.embedder, self.config)
+        if seeds_changed(index, self.config.seeds_dir):
+            log.info("%s changed since the index was built; updating it", self.config.seeds_dir)
+            self.index()
+            return self._retriever  # type: ignore[return-value]
+        return Retriever(index, self.embedder, self.config)
+
+    def retrieve(self, question: str, k: int | None = None, fusion: str = "rrf") -> list[Passage]:
+        """The k passages that best support an answer, best first."""
+        query = self.check_question(question)
+        k = k or self.config.k
+        if k < 1:
+            raise QuestionError(f"k must be at least 1, got {k}")
+        retriever = self.retriever
+        with self._lock:
+            return retriever.search(query, k, fusion)
+
+    def check_question(self, question: str) -> str:
+        if not isinstance(question, str):
+            raise QuestionError(f"the question must be text, got {type(question).__name__}")
+        text = "".join(" " if unicodedata.category(c).startswith("C") else c for c in question).strip()
+        if not text:
+            raise QuestionError("the question is empty; type a question about the articles")
+        if len(text) > self.config.max_question_chars:
+            raise QuestionError(
+                f"the question is {len(text)} characters long; the limit is {self.config.max_question_chars}. "
+                "Ask about one fact at a time."
+            )
+        return text

@@ -1,0 +1,184 @@
+"""Decode seed files and repair what the newspaper converter broke.
+
+Every repair only deletes characters, so each cleaned paragraph carries the
+file offset of every character it kept and citations stay exact.
+"""
+from __future__ import annotations
+
+import logging
+import unicodedata
+from functools import lru_cache
+import re
+from pathlib import Path
+
+from .types import Paragraph
+
+log = logging.getLogger(__name__)
+
+
+class UnreadableFileError(ValueError):
+    """A seed file is neither UTF-8 nor a Chinese legacy encoding we can detect."""
+
+
+class SkippedFileError(ValueError):
+    """A seed file holds no text (empty or binary); it is skipped, not fatal."""
+
+
+# Pinyin a converter glued after a character: 團結(jié) -> 團結. At least one tone mark,
+# so that real parentheses such as (记者李丹青) or (de) survive.
+_TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹḿ"
+_PINYIN = re.compile(rf"(?<=[\u3400-\u9fff])[(（](?=[a-zü{_TONED}]*[{_TONED}])[a-zü{_TONED}]{{1,7}}[)）]")
+
+# A paragraph ending in one of these is complete; anything else may be cut by a page break.
+_CLOSERS = set("。！？!?…；;：:”’\"'」』）)】》—.")
+_SENTENCE_PUNCT = re.compile(r"[，,。；;！!？?]")
+_BYLINE = re.compile(r"^(本报讯|本報訊|本报记者|本報記者|本报通讯员|本報通訊員|——|—|【)")
+_ENCODINGS = ("gb18030", "big5")
+
+
+def decode(path: Path) -> str:
+    """Read a seed file as text, accepting UTF-8, GB18030 and Big5."""
+    data = path.read_bytes()
+    if not data.strip():
+        raise SkippedFileError(f"{path.name}: empty file, skipped")
+    if b"\x00" in data[:4096]:
+        raise SkippedFileError(f"{path.name}: binary file (NUL bytes), skipped")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    best = _best_legacy_decoding(data)
+    if best is None:
+        raise UnreadableFileError(
+            f"{path.name}: not UTF-8, GB18030 or Big5 text; convert it with "
+            f"`iconv -f <encoding> -t UTF-8 {path.name}` and index again"
+        )
+    log.warning("%s: not UTF-8, decoded as %s", path.name, best[0])
+    return best[1]
+
+
+def _best_legacy_decoding(data: bytes) -> tuple[str, str] | None:
+    """Both legacy encodings accept most byte pairs; pick the one that reads as common Chinese."""
+    candidates = []
+    for encoding in _ENCODINGS:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        candidates.append((_common_ratio(text), encoding, text))
+    if not candidates:
+        return None
+    ratio, encoding, text = max(candidates)
+    return (encoding, text) if ratio > 0.5 else None
+
+
+def _common_ratio(text: str) -> float:
+    """Share of CJK characters that jieba's dictionary knows as single-character words."""
+    han = [c for c in text if "\u4e00" <= c <= "\u9fff"]
+    if not han:
+        return 1.0 if text.isprintable() or "\n" in text else 0.0
+    freq = jieba().dt.FREQ
+    return sum(1 for c in han if freq.get(c, 0) > 100) / len(han)
+
+
+def clean(text: str) -> list[Paragraph]:
+    """Split into paragraphs, strip glued pinyin, re-join page breaks, drop repeats."""
+    paragraphs = [p for p in (_strip_pinyin(p) for p in _lines(text)) if p.text]
+    return _drop_repeats(_join_page_breaks(paragraphs))
+
+
+def _lines(text: str) -> list[Paragraph]:
+    out = []
+    for match in re.finditer(r"[^\n]+", text):
+        line = match.group()
+        left = len(line) - len(line.lstrip())
+        stripped = line.strip()
+        if stripped:
+            start = match.start() + left
+            out.append(Paragraph(stripped, tuple(range(start, start + len(stripped)))))
+    return out
+
+
+def _strip_pinyin(p: Paragraph) -> Paragraph:
+    spans = [m.span() for m in _PINYIN.finditer(p.text)]
+    return _delete(p, spans) if spans else p
+
+
+def _delete(p: Paragraph, spans: list[tuple[int, int]]) -> Paragraph:
+    keep = [True] * len(p.text)
+    for a, b in spans:
+        keep[a:b] = [False] * (b - a)
+    return Paragraph(
+        "".join(c for c, k in zip(p.text, keep) if k),
+        tuple(o for o, k in zip(p.offsets, keep) if k),
+    )
+
+
+def remove_pinyin(text: str) -> str:
+    return _PINYIN.sub("", text)
+
+
+def _join_page_breaks(paragraphs: list[Paragraph]) -> list[Paragraph]:
+    out: list[Paragraph] = []
+    for p in paragraphs:
+        if out and is_page_break(out[-1].text, p.text):
+            prev = out.pop()
+            p = Paragraph(prev.text + p.text, prev.offsets + p.offsets)
+        out.append(p)
+    return out
+
+
+def is_page_break(before: str, after: str) -> bool:
+    """True when `after` continues the sentence that a page break cut in `before`."""
+    if before[-1] in _CLOSERS or _BYLINE.match(after):
+        return False
+    if not re.search(r"[。！？!?；;]", after):
+        return False  # `after` is a headline or caption, not running text
+    if before[-1] in "、，,“" or (len(before) > 20 and _SENTENCE_PUNCT.search(before)):
+        return True  # `before` is running text cut mid-sentence
+    return _word_crosses(before, after)
+
+
+def _word_crosses(before: str, after: str) -> bool:
+    """A short unpunctuated line continues only if a dictionary word spans the break."""
+    head, tail = before[-4:], after[:4]
+    pos = 0
+    for token in jieba().cut(head + tail, HMM=False):
+        if pos < len(head) < pos + len(token):
+            return True
+        pos += len(token)
+    return False
+
+
+def _drop_repeats(paragraphs: list[Paragraph]) -> list[Paragraph]:
+    seen: set[str] = set()
+    out = []
+    for p in paragraphs:
+        key = re.sub(r"\s+", "", p.text)
+        if len(key) >= 8 and key in seen:
+            continue
+        seen.add(key)
+        out.append(p)
+    return out
+
+
+@lru_cache(maxsize=1)
+def jieba():
+    """jieba, initialised once and quiet (it logs its dictionary loading at DEBUG)."""
+    import jieba as _jieba
+
+    _jieba.setLogLevel(logging.WARNING)
+    _jieba.initialize()
+    return _jieba
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    from opencc import OpenCC
+
+    return OpenCC("t2s")
+
+
+def to_search_form(text: str) -> str:
+    """The form both queries and passages are matched in: simplified, NFKC, lowercase."""
+    return unicodedata.normalize("NFKC", _t2s().convert(text)).lower()

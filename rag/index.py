@@ -1,0 +1,321 @@
+"""The on-disk index: chunks, their vectors, a FAISS index and a manifest.
+
+Layout: `index/CURRENT` names a generation folder holding every file of one
+build. A build writes a new generation and then swaps CURRENT with
+`os.replace`, so readers never see a half-written index; a lock file keeps two
+writers apart. Builds are incremental: chunks and vectors of unchanged seed
+files are reused, only new or changed files are embedded.
+"""
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .chunk import chunk_articles
+from .clean import SkippedFileError, UnreadableFileError, clean, decode, jieba
+from .config import Config
+from .embed import Embedder
+from .segment import segment
+from .types import Chunk
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+REBUILD_HINT = "rebuild it with `rag index --rebuild`"
+
+
+class IndexProblem(RuntimeError):
+    """The index cannot be used as it is; the message says how to fix it."""
+
+
+class IndexMissingError(IndexProblem):
+    pass
+
+
+class CorruptIndexError(IndexProblem):
+    pass
+
+
+class StaleIndexError(IndexProblem):
+    pass
+
+
+@dataclass
+class Manifest:
+    format_version: int
+    embed_model: str
+    dim: int
+    chunking: dict
+    files: dict[str, str]  # seed file name -> sha256
+    count: int
+    faiss: str
+    built_at: float = field(default_factory=time.time)
+
+
+@dataclass
+class BuildReport:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    problems: dict[str, str] = field(default_factory=dict)  # file -> message
+    chunks: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+
+    @property
+    def touched(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+
+def chunking_params(config: Config) -> dict:
+    return {"min": config.chunk_min, "max": config.chunk_max, "overlap": config.chunk_overlap_sentences}
+
+
+class VectorIndex:
+    def __init__(self, manifest: Manifest, chunks: list[Chunk], tokens: list[list[str]], vectors: np.ndarray, faiss_index):
+        self.manifest = manifest
+        self.chunks = chunks
+        self.tokens = tokens
+        self.vectors = vectors
+        self.faiss = faiss_index
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        if not self.chunks:
+            return []
+        scores, ids = self.faiss.search(query.reshape(1, -1).astype(np.float32), min(k, len(self.chunks)))
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    # ---- persistence -------------------------------------------------------
+
+    def save(self, index_dir: Path) -> Path:
+        import faiss
+
+        index_dir.mkdir(parents=True, exist_ok=True)
+        generation = index_dir / f"gen-{time.time_ns()}-{os.getpid()}"
+        staging = generation.with_name(generation.name + ".tmp")
+        staging.mkdir()
+        with open(staging / "chunks.jsonl", "w", encoding="utf-8") as f:
+            for chunk, tokens in zip(self.chunks, self.tokens):
+                f.write(json.dumps({**dataclasses.asdict(chunk), "tokens": tokens}, ensure_ascii=False) + "\n")
+        np.save(staging / "vectors.npy", self.vectors)
+        faiss.write_index(self.faiss, str(staging / "faiss.index"))
+        (staging / "manifest.json").write_text(json.dumps(dataclasses.asdict(self.manifest), indent=1, ensure_ascii=False))
+        _fsync_dir(staging)
+        staging.rename(generation)
+        pointer = index_dir / "CURRENT.tmp"
+        pointer.write_text(generation.name)
+        os.replace(pointer, index_dir / "CURRENT")
+        _fsync_dir(index_dir)
+        _prune(index_dir, keep={generation.name, *_previous(index_dir, generation.name)})
+        return generation
+
+    @classmethod
+    def load(cls, index_dir: Path) -> "VectorIndex":
+        import faiss
+
+        pointer = index_dir / "CURRENT"
+        if not pointer.exists():
+            raise IndexMissingError(f"no index in {index_dir}; build it with `rag index`")
+        generation = index_dir / pointer.read_text().strip()
+        try:
+            manifest = Manifest(**json.loads((generation / "manifest.json").read_text()))
+            chunks, tokens = [], []
+            with open(generation / "chunks.jsonl", encoding="utf-8") as f:
+                for line in f:
+                    row = json.loads(line)
+                    tokens.append(row.pop("tokens"))
+                    chunks.append(Chunk(**row))
+            vectors = np.load(generation / "vectors.npy")
+            faiss_index = faiss.read_index(str(generation / "faiss.index"))
+        except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
+            raise CorruptIndexError(f"the index in {index_dir} is unreadable ({exc}); {REBUILD_HINT}") from exc
+        if manifest.format_version != FORMAT_VERSION:
+            raise StaleIndexError(
+                f"the index in {index_dir} has format {manifest.format_version}, this version reads "
+                f"{FORMAT_VERSION}; {REBUILD_HINT}"
+            )
+        if not (len(chunks) == len(tokens) == vectors.shape[0] == faiss_index.ntotal == manifest.count):
+            raise CorruptIndexError(f"the index in {index_dir} is inconsistent (counts differ); {REBUILD_HINT}")
+        return cls(manifest, chunks, tokens, vectors, faiss_index)
+
+    def check_compatible(self, embedder: Embedder, config: Config) -> None:
+        m = self.manifest
+        if m.embed_model != embedder.name or m.dim != embedder.dim:
+            raise StaleIndexError(
+                f"the index was built with {m.embed_model} ({m.dim}-d) but the configured model is "
+                f"{embedder.name} ({embedder.dim}-d); {REBUILD_HINT}"
+            )
+        if m.chunking != chunking_params(config):
+            raise StaleIndexError(f"the index was built with chunking {m.chunking}, configured {chunking_params(config)}; {REBUILD_HINT}")
+
+
+def make_faiss(vectors: np.ndarray, config: Config):
+    """Exact inner product for small corpora, HNSW above `hnsw_threshold` chunks."""
+    import faiss
+
+    dim = vectors.shape[1]
+    if len(vectors) > config.hnsw_threshold:
+        index = faiss.IndexHNSWFlat(dim, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = config.hnsw_ef_search
+    else:
+        index = faiss.IndexFlatIP(dim)
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def seed_files(seeds_dir: Path) -> dict[str, Path]:
+    if not seeds_dir.is_dir():
+        raise FileNotFoundError(f"seeds folder {seeds_dir} does not exist; create it and put .txt articles in it")
+    return {p.name: p for p in sorted(seeds_dir.glob("*.txt")) if p.is_file()}
+
+
+def seeds_changed(index: VectorIndex, seeds_dir: Path) -> bool:
+    files = seed_files(seeds_dir)
+    indexed = index.manifest.files
+    return set(files) != set(indexed) or any(file_hash(p) != indexed[name] for name, p in files.items())
+
+
+def chunk_file(path: Path, config: Config) -> list[Chunk]:
+    return chunk_articles(segment(path.name, clean(decode(path))), config)
+
+
+def tokenize(text: str) -> list[str]:
+    """BM25 terms: jieba's search-mode words of the simplified text, punctuation dropped."""
+    return [t for t in jieba().cut_for_search(text) if t.strip() and any(c.isalnum() for c in t)]
+
+
+@contextmanager
+def write_lock(index_dir: Path) -> Iterator[None]:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, rebuild: bool = False, progress: bool = True) -> tuple[VectorIndex, BuildReport]:
+    """Bring the index in line with the seeds folder, embedding only what changed."""
+    started = time.time()
+    report = BuildReport()
+    with write_lock(index_dir):
+        old = None if rebuild else _reusable(index_dir, embedder, config)
+        old_by_file: dict[str, list[int]] = {}
+        if old is not None:
+            for i, c in enumerate(old.chunks):
+                old_by_file.setdefault(c.source, []).append(i)
+        files = seed_files(seeds_dir)
+        hashes: dict[str, str] = {}
+        keep_rows: list[int] = []
+        new_chunks: list[Chunk] = []
+        for name, path in files.items():
+            digest = file_hash(path)
+            if old is not None and old.manifest.files.get(name) == digest:
+                report.unchanged.append(name)
+                keep_rows.extend(old_by_file.get(name, []))
+                hashes[name] = digest
+                continue
+            (report.changed if old is not None and name in old.manifest.files else report.added).append(name)
+            try:
+                new_chunks.extend(chunk_file(path, config))
+                hashes[name] = digest
+            except SkippedFileError as exc:
+                log.warning("%s", exc)
+                report.problems[name] = str(exc)
+                hashes[name] = digest  # nothing to index, but not stale either
+            except (UnreadableFileError, OSError) as exc:
+                log.error("%s", exc)
+                report.problems[name] = str(exc)
+        if old is not None:
+            report.removed = sorted(set(old.manifest.files) - set(files))
+        if old is not None and not report.touched and not rebuild:
+            report.chunks = len(old)
+            report.seconds = time.time() - started
+            return old, report
+
+        texts = [c.search_text for c in new_chunks]
+        new_vectors = embedder.encode_passages(texts, progress=progress) if texts else np.zeros((0, embedder.dim), np.float32)
+        report.embedded = len(new_chunks)
+        from tqdm import tqdm
+
+        new_tokens = [tokenize(t) for t in tqdm(texts, desc="bm25 terms", unit="chunk", disable=not progress or not texts)]
+        kept_chunks = [old.chunks[i] for i in keep_rows] if old is not None else []
+        kept_tokens = [old.tokens[i] for i in keep_rows] if old is not None else []
+        kept_vectors = old.vectors[keep_rows] if old is not None else np.zeros((0, embedder.dim), np.float32)
+        chunks = [dataclasses.replace(c, id=i) for i, c in enumerate(kept_chunks + new_chunks)]
+        vectors = np.concatenate([kept_vectors, new_vectors]).astype(np.float32)
+        faiss_index = make_faiss(vectors, config)
+        manifest = Manifest(
+            format_version=FORMAT_VERSION,
+            embed_model=embedder.name,
+            dim=embedder.dim,
+            chunking=chunking_params(config),
+            files=hashes,
+            count=len(chunks),
+            faiss=type(faiss_index).__name__,
+        )
+        index = VectorIndex(manifest, chunks, kept_tokens + new_tokens, vectors, faiss_index)
+        index.save(index_dir)
+    report.chunks = len(chunks)
+    report.seconds = time.time() - started
+    return index, report
+
+
+def _reusable(index_dir: Path, embedder: Embedder, config: Config) -> VectorIndex | None:
+    """The current index if an incremental update can start from it."""
+    try:
+        old = VectorIndex.load(index_dir)
+        old.check_compatible(embedder, config)
+        return old
+    except IndexMissingError:
+        return None
+    except IndexProblem as exc:
+        log.warning("rebuilding from scratch: %s", exc)
+        return None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _previous(index_dir: Path, current: str) -> list[str]:
+    gens = sorted((p.name for p in index_dir.glob("gen-*") if not p.name.endswith(".tmp")), key=_gen_time)
+    older = [g for g in gens if g != current]
+    return older[-1:]  # keep one previous generation for readers still loading it
+
+
+def _gen_time(name: str) -> int:
+    return int(name.split("-")[1])
+
+
+def _prune(index_dir: Path, keep: set[str]) -> None:
+    for path in index_dir.glob("gen-*"):
+        if path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,81 @@
+"""Plain data passed between pipeline stages.
+
+Offsets (`start`, `end`) are always character offsets into the decoded text of
+the original seed file, so a citation can point a reader at the exact place.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """A cleaned paragraph; `offsets[i]` is the file offset of `text[i]`."""
+
+    text: str
+    offsets: tuple[int, ...]
+
+    @property
+    def start(self) -> int:
+        return self.offsets[0]
+
+    @property
+    def end(self) -> int:
+        return self.offsets[-1] + 1
+
+
+@dataclass(frozen=True)
+class Article:
+    source: str
+    title: str
+    paragraphs: tuple[Paragraph, ...]
+
+    @property
+    def start(self) -> int:
+        return self.paragraphs[0].start
+
+    @property
+    def end(self) -> int:
+        return self.paragraphs[-1].end
+
+    @property
+    def text(self) -> str:
+        return "\n".join(p.text for p in self.paragraphs)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """The unit that is indexed. `search_text` is simplified Chinese for matching."""
+
+    id: int
+    source: str
+    title: str
+    text: str
+    search_text: str
+    start: int
+    end: int
+    article: int = 0  # index of the article within its source file
+
+
+@dataclass
+class Passage:
+    """A retrieved chunk with its fused score, as returned by `Assistant.retrieve`."""
+
+    text: str
+    source: str
+    title: str
+    score: float
+    start: int
+    end: int
+    chunk_id: int = -1
+    article: int = 0
+
+    def __str__(self) -> str:
+        return f"[{self.source} {self.start}-{self.end}] {self.title}: {self.text}"
+
+
+@dataclass
+class Answer:
+    text: str
+    citations: list[Passage] = field(default_factory=list)
+    refused: bool = False

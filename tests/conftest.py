@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+SHARED = ROOT.parent / "shared"
+QA = SHARED / "qa" / "seeds_dev.jsonl"
+
+
+@pytest.fixture(scope="session")
+def seed_files() -> list[Path]:
+    files = sorted(SEEDS.glob("*.txt"))
+    assert len(files) == 5, "the five seed files must be in seeds/"
+    return files
+
+
+@pytest.fixture(scope="session")
+def config():
+    from rag.config import load_config
+
+    return load_config()
+
+
+@pytest.fixture(scope="session")
+def embedder(config):
+    from rag.embed import load_embedder
+
+    return load_embedder(config)
+
+
+@pytest.fixture(scope="session")
+def assistant(tmp_path_factory, embedder):
+    """An Assistant over a private copy of the seeds, sharing the loaded model."""
+    from rag import Assistant
+
+    base = tmp_path_factory.mktemp("assistant")
+    shutil.copytree(SEEDS, base / "seeds")
+    bot = Assistant(seeds_dir=base / "seeds", index_dir=base / "index")
+    bot._embedder = embedder
+    bot.index(progress=False)
+    return bot
+
+
+@pytest.fixture(scope="session")
+def qa_items() -> list[dict]:
+    if not QA.exists():
+        pytest.fail(f"{QA} is missing; the question set lives in ../shared/qa")
+    return [json.loads(line) for line in QA.read_text(encoding="utf-8").splitlines() if line.strip()]

