@@ -1,16 +1,23 @@
-"""The one entry point: `Assistant` ties index, retrieval (and later answers) together."""
+"""The one entry point: `Assistant` ties index, retrieval and answers together."""
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import unicodedata
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from .answer import REFUSALS, Generator, build_messages, extractive, language_of, leaks_system_prompt, load_generator, says_not_found
+from .cite import verify
+from .clean import in_script
 from .config import Config, load_config
 from .embed import Embedder, load_embedder
 from .index import BuildReport, IndexMissingError, VectorIndex, build, seeds_changed
+from .evidence import best_score, missing_entities, select
+from .history import standalone_question
 from .retrieve import Retriever
-from .types import Passage
+from .types import Answer, Passage
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +37,8 @@ class Assistant:
         self.config: Config = load_config(seeds_dir=seeds_dir, index_dir=index_dir, **config)
         self._embedder: Embedder | None = None
         self._retriever: Retriever | None = None
+        self._generator: Generator | None = None
+        self._generator_loaded = False
         self._lock = threading.RLock()
 
     @property
@@ -70,7 +79,7 @@ class Assistant:
             return self._retriever  # type: ignore[return-value]
         return Retriever(index, self.embedder, self.config)
 
-    def retrieve(self, question: str, k: int | None = None, fusion: str = "rrf") -> list[Passage]:
+    def retrieve(self, question: str, k: int | None = None, fusion: str | None = None) -> list[Passage]:
         """The k passages that best support an answer, best first."""
         query = self.check_question(question)
         k = k or self.config.k
@@ -92,3 +101,69 @@ class Assistant:
                 "Ask about one fact at a time."
             )
         return text
+
+    # ---- answers -------------------------------------------------------------
+
+    @property
+    def generator(self) -> Generator | None:
+        with self._lock:
+            if not self._generator_loaded:
+                self._generator = load_generator(self.config)
+                self._generator_loaded = True
+            return self._generator
+
+    def ask(self, question: str, history: Sequence | None = None) -> Answer:
+        """A short answer with verified citations, or a refusal when the articles do not say."""
+        answer = None
+        for item in self.ask_stream(question, history):
+            if isinstance(item, Answer):
+                answer = item
+        assert answer is not None
+        return answer
+
+    def ask_stream(self, question: str, history: Sequence | None = None) -> Iterator[str | Answer]:
+        """Yield text pieces as they are generated, then the final `Answer`."""
+        started = time.perf_counter()
+        asked = self.check_question(question)
+        lang = language_of(asked)
+        query = standalone_question(asked, history)
+        retriever = self.retriever
+        with self._lock:
+            passages = retriever.search(query, self.config.k)
+        evidence = select(query, passages, retriever.index, self.embedder, self.config)
+        meta = {"lang": lang, "query": query, "passages": passages, "evidence": evidence}
+        missing = missing_entities(query, passages)
+        if not evidence or best_score(evidence) < self.config.refuse_below or missing:
+            meta["refusal_reason"] = f"missing {missing}" if missing else f"best evidence {best_score(evidence):.2f}"
+            yield self._refusal(lang, meta, started)
+            return
+        generator = self.generator
+        if generator is None:
+            raw = extractive(query, evidence)
+            meta["ttft"] = time.perf_counter() - started
+            yield raw
+        else:
+            pieces = []
+            for piece in generator.stream(build_messages(query, evidence, passages, lang), self.config.max_answer_tokens):
+                piece = in_script(piece, lang)
+                if not pieces:
+                    meta["ttft"] = time.perf_counter() - started
+                pieces.append(piece)
+                yield piece
+            raw = "".join(pieces)
+            if not raw.strip() or says_not_found(raw) or leaks_system_prompt(raw):
+                meta["refusal_reason"] = "model found no answer"
+                yield self._refusal(lang, meta, started)
+                return
+        cited = verify(raw, passages, asked, lang)
+        if cited.unsupported:
+            meta["refusal_reason"] = f"answer rests on facts found in no passage: {cited.unverified}"
+            yield self._refusal(lang, meta, started)
+            return
+        meta["seconds"] = time.perf_counter() - started
+        yield Answer(cited.text, cited.citations, refused=False, unverified=cited.unverified, meta=meta)
+
+    def _refusal(self, lang: str, meta: dict, started: float) -> Answer:
+        meta.setdefault("ttft", time.perf_counter() - started)
+        meta["seconds"] = time.perf_counter() - started
+        return Answer(REFUSALS[lang], [], refused=True, meta=meta)

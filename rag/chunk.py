@@ -20,15 +20,24 @@ class _Sentence:
     paragraph: int
 
 
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence; line breaks end sentences too."""
+    spans = []
+    for line in re.finditer(r"[^\n]+", text):
+        pos = line.start()
+        for m in list(_SENTENCE_END.finditer(text, line.start(), line.end())) + [None]:
+            stop = m.end() if m else line.end()
+            if stop > pos and text[pos:stop].strip():
+                spans.append((pos, stop))
+            pos = stop
+    return spans
+
+
 def sentences(article: Article) -> list[_Sentence]:
     out = []
     for number, p in enumerate(article.paragraphs):
-        pos = 0
-        for m in list(_SENTENCE_END.finditer(p.text)) + [None]:
-            stop = m.end() if m else len(p.text)
-            if stop > pos and p.text[pos:stop].strip():
-                out.append(_Sentence(p.text[pos:stop], p.offsets[pos], p.offsets[stop - 1] + 1, number))
-            pos = stop
+        for a, b in split_sentences(p.text):
+            out.append(_Sentence(p.text[a:b], p.offsets[a], p.offsets[b - 1] + 1, number))
     return out
 
 
@@ -84,7 +93,14 @@ def _make_chunk(article: Article, group: list[_Sentence], article_number: int, c
         start=group[0].start,
         end=group[-1].end,
         article=article_number,
+        sentences=tuple(split_sentences(text)),
     )
+
+
+def sentence_contexts(chunk: Chunk) -> list[str]:
+    """What each sentence is embedded as: in search form, after its article title for context."""
+    title = to_search_form(chunk.title)
+    return [f"{title}：{to_search_form(chunk.text[a:b])}" for a, b in chunk.sentences]
 
 
 def chunk_articles(articles: list[Article], config: Config) -> list[Chunk]:

@@ -172,13 +172,22 @@ def jieba():
     return _jieba
 
 
-@lru_cache(maxsize=1)
-def _t2s():
+@lru_cache(maxsize=None)
+def _opencc(conversion: str):
     from opencc import OpenCC
 
-    return OpenCC("t2s")
+    return OpenCC(conversion)
+
+
+def in_script(text: str, lang: str) -> str:
+    """Write generated text in the question's script (traditional, simplified or as is)."""
+    if lang == "zh-Hant":
+        return _opencc("s2t").convert(text)
+    if lang == "zh-Hans":
+        return _opencc("t2s").convert(text)
+    return text
 
 
 def to_search_form(text: str) -> str:
     """The form both queries and passages are matched in: simplified, NFKC, lowercase."""
-    return unicodedata.normalize("NFKC", _t2s().convert(text)).lower()
+    return unicodedata.normalize("NFKC", _opencc("t2s").convert(text)).lower()

@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("search", help="show the passages that best match a question")
     p.add_argument("question")
     p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
-    p.add_argument("--fusion", choices=("rrf", "dense", "bm25"), default="rrf", help="retriever (default: hybrid rrf)")
+    p.add_argument("--fusion", choices=("rrf", "cc", "dense", "bm25"), help="retriever (default: the configured hybrid)")
 
     p = sub.add_parser("models", help="install the bundled models into models/")
     p.add_argument("action", choices=("install",))

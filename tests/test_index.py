@@ -116,13 +116,14 @@ def test_concurrent_builds_leave_one_consistent_index(small, embedder):
     assert len(generations) <= 2 and not any(p.name.endswith(".tmp") for p in generations)
 
 
-def test_large_corpora_switch_to_hnsw():
+@pytest.mark.parametrize("ann, kind", [("hnsw", "IndexHNSWFlat"), ("ivf", "IndexIVFFlat")])
+def test_large_corpora_switch_to_an_approximate_index(ann, kind):
     rng = np.random.default_rng(0)
-    vectors = rng.standard_normal((300, 16)).astype(np.float32)
+    vectors = rng.standard_normal((2000, 16)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    flat = make_faiss(vectors, Config(hnsw_threshold=1000))
-    hnsw = make_faiss(vectors, Config(hnsw_threshold=100))
-    assert type(flat).__name__ == "IndexFlatIP" and type(hnsw).__name__ == "IndexHNSWFlat"
-    _, exact = flat.search(vectors[:20], 1)
-    _, approx = hnsw.search(vectors[:20], 1)
-    assert (exact[:, 0] == np.arange(20)).all() and (approx[:, 0] == np.arange(20)).mean() >= 0.9
+    flat = make_faiss(vectors, Config(ann_threshold=5000, ann=ann))
+    approx = make_faiss(vectors, Config(ann_threshold=1000, ann=ann))
+    assert type(flat).__name__ == "IndexFlatIP" and type(approx).__name__ == kind
+    _, exact_ids = flat.search(vectors[:50], 1)
+    _, approx_ids = approx.search(vectors[:50], 1)
+    assert (exact_ids[:, 0] == np.arange(50)).all() and (approx_ids[:, 0] == np.arange(50)).mean() >= 0.9

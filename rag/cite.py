@@ -1,0 +1,88 @@
+"""Make every citation marker true: the cited passage must contain the sentence's facts.
+
+Small models drop markers, cite the wrong passage or invent numbers. Per answer
+sentence we collect its facts (numbers), keep a cited passage only if it holds
+them, otherwise move the marker to a passage that does; sentences without a
+marker get one. Numbers found in no retrieved passage are flagged, never shown
+silently. Markers are finally renumbered 1..n in order of first use.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .clean import to_search_form
+from .entities import unsupported_names
+from .types import Passage
+
+_MARKER = re.compile(r"\s*[\[【［]\s*(?:编号|編號|来源|來源|source)?\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】］]")
+_NUMBER = re.compile(r"\d+(?:[.,，]\d+)*")
+_SENTENCE = re.compile(r"[^。！？!?\n]+(?:[。！？!?]+|$)")
+_UNVERIFIED_NOTE = {
+    "zh-Hans": "（注意：{}未见于引用的文章）",
+    "zh-Hant": "（注意：{}未見於引用的文章）",
+    "en": " (note: {} does not appear in the cited articles)",
+}
+
+
+@dataclass
+class Cited:
+    text: str
+    citations: list[Passage]
+    unverified: list[str]  # numbers and names found in no retrieved passage
+    unsupported: bool  # the answer states facts and none of them is in any passage
+
+
+def numbers(text: str) -> list[str]:
+    return [re.sub(r"[,，](?=\d{3}\b)", "", n).rstrip(".,，") for n in _NUMBER.findall(to_search_form(text))]
+
+
+def _contains_number(passage_form: str, number: str) -> bool:
+    return re.search(rf"(?<![\d.]){re.escape(number)}(?![\d]|\.\d)", passage_form) is not None
+
+
+def verify(answer: str, passages: list[Passage], question: str, lang: str) -> Cited:
+    forms = [to_search_form(p.text).replace(",", "") for p in passages]
+    asked = set(numbers(question))
+    used: list[int] = []  # passage indices in order of first citation
+    unverified: list[str] = []
+    verified = 0
+    out: list[str] = []
+    # "…基地。[1]" -> "…基地[1]。" so a marker stays with the sentence it follows
+    answer = re.sub(rf"([。！？!?])((?:{_MARKER.pattern})+)", r"\2\1", answer)
+    for sentence in _SENTENCE.findall(answer):
+        cited = [int(n) - 1 for group in _MARKER.findall(sentence) for n in re.split(r"[,，、]", group)]
+        body = _MARKER.sub("", sentence)
+        facts = [n for n in numbers(body) if n not in asked]
+        known = [f for f in facts if any(_contains_number(form, f) for form in forms)]
+        unverified += [f for f in facts if f not in known]
+        verified += len(known)
+        holders = [i for i, form in enumerate(forms) if known and all(_contains_number(form, f) for f in known)] or list(
+            dict.fromkeys(next(i for i, form in enumerate(forms) if _contains_number(form, f)) for f in known)
+        )
+        valid = [i for i in cited if 0 <= i < len(passages) and (not known or i in holders)]
+        if not valid:
+            valid = holders[:1] or ([] if facts else _closest(body, passages))
+        for i in valid:
+            if i not in used:
+                used.append(i)
+        stripped = body.rstrip()
+        end = len(stripped.rstrip("。！？!?")) if stripped else 0
+        markers = "".join(f"[{used.index(i) + 1}]" for i in dict.fromkeys(valid))
+        out.append(stripped[:end] + markers + stripped[end:])
+    text = "".join(out).strip()
+    names = unsupported_names(_MARKER.sub("", answer), question, "\n".join(f"{p.title}\n{p.text}" for p in passages))
+    unverified = list(dict.fromkeys(unverified + names))
+    if unverified:
+        text += _UNVERIFIED_NOTE[lang].format("、".join(unverified) if lang != "en" else ", ".join(unverified))
+    return Cited(text, [passages[i] for i in used], unverified, unsupported=bool(unverified) and not verified)
+
+
+def _closest(sentence: str, passages: list[Passage]) -> list[int]:
+    """A sentence without numbers or marker: attribute it to the passage sharing most of its characters."""
+    chars = set(to_search_form(sentence)) - set(" ，,。的了是在和")
+    if len(chars) < 4:
+        return []
+    overlaps = [len(chars & set(to_search_form(p.text))) / len(chars) for p in passages]
+    best = max(range(len(passages)), key=lambda i: overlaps[i], default=None)
+    return [best] if best is not None and overlaps[best] >= 0.5 else []

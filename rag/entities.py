@@ -1,0 +1,77 @@
+"""Named things (places, organisations, people) and whether the articles mention them.
+
+Chinese names come from jieba's part-of-speech tags. An English question names
+Chinese places in pinyin ("Jinan", "Shanghai"), so a capitalised word that spells
+pinyin syllables is looked up in the pinyin of the passages.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from .clean import jieba, to_search_form
+
+_NAMED_TAGS = ("ns", "nt", "nr", "nz")
+_CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b")
+
+
+def chinese_entities(text: str) -> list[str]:
+    import jieba.posseg as posseg
+
+    jieba()
+    form = to_search_form(text)
+    return list(dict.fromkeys(w.word for w in posseg.cut(form) if w.flag.startswith(_NAMED_TAGS) and len(w.word) >= 2))
+
+
+def english_names(text: str) -> list[str]:
+    """Capitalised words that are not sentence-initial, e.g. 'Jinan', 'Paris'."""
+    return list(dict.fromkeys(_CAPITALISED.findall(text)))
+
+
+@lru_cache(maxsize=1)
+def _syllables() -> frozenset[str]:
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    out = set()
+    for readings in pinyin_dict.values():
+        for reading in readings.split(","):
+            plain = "".join(c for c in unicodedata.normalize("NFD", reading) if not unicodedata.combining(c))
+            out.add(plain.replace("ü", "v").lower())
+    return frozenset(out)
+
+
+def is_pinyin(word: str) -> bool:
+    """True if the word splits into Mandarin syllables ('Qinghai' -> qing+hai)."""
+    word = word.lower()
+    syllables = _syllables()
+    ok = [True] + [False] * len(word)
+    for end in range(1, len(word) + 1):
+        ok[end] = any(ok[start] and word[start:end] in syllables for start in range(max(0, end - 6), end))
+    return ok[-1] and len(word) >= 4
+
+
+def pinyin_of(text: str) -> str:
+    from pypinyin import Style, lazy_pinyin
+
+    return "".join(lazy_pinyin(to_search_form(text), style=Style.NORMAL, errors="ignore")).replace("ü", "v")
+
+
+def absent_entities(question: str, corpus_text: str) -> list[str]:
+    """Names in the question that the given text never mentions."""
+    if re.search(r"[\u4e00-\u9fff]", question):
+        form = to_search_form(corpus_text)
+        return [e for e in chinese_entities(question) if e not in form]
+    spelled = pinyin_of(corpus_text)
+    return [w for w in english_names(question) if is_pinyin(w) and w.lower() not in spelled]
+
+
+def unsupported_names(answer: str, question: str, corpus_text: str) -> list[str]:
+    """Names the answer introduces (not from the question) that the passages never mention."""
+    if re.search(r"[\u4e00-\u9fff]", answer):
+        form = to_search_form(corpus_text)
+        asked = to_search_form(question)
+        return [e for e in chinese_entities(answer) if e not in form and e not in asked]
+    spelled = pinyin_of(corpus_text)
+    asked = question.lower()
+    return [w for w in english_names(answer) if w.lower() not in asked and (not is_pinyin(w) or w.lower() not in spelled)]

@@ -1,0 +1,113 @@
+"""Pick the few sentences that carry the answer, and decide whether there is any.
+
+A 1.5B model on two cores reads ~65 prompt tokens per second, so the prompt
+holds only the best sentences of the retrieved passages, not the passages.
+Sentences are scored by the dense model (question vs. title + sentence) plus the
+share of question terms they contain.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .clean import jieba, to_search_form
+from .config import Config
+from .entities import absent_entities, english_names, is_pinyin, pinyin_of
+from .embed import Embedder
+from .index import VectorIndex
+from .types import Passage
+
+_QUANTITY = re.compile(r"多少|几|how (many|much)|what (percentage|share|proportion)|比例|面积|数量", re.I)
+# Words that say nothing about *which* fact is asked for.
+_QUESTION_WORDS = set("多少 几 哪 哪些 哪个 哪里 什么 怎么 如何 为什么 是否 吗 呢 了 的 是 在 有 和 与 及 为 对 将 把 被 从 于 个 家 名 项 年".split())
+
+
+@dataclass
+class Evidence:
+    passage: int  # index into the retrieved passages
+    text: str
+    start: int  # offsets into the passage text (for highlighting)
+    end: int
+    score: float
+
+
+def question_terms(question: str) -> list[str]:
+    terms = [t for t in jieba().cut_for_search(to_search_form(question)) if t.strip() and any(c.isalnum() for c in t)]
+    return [t for t in dict.fromkeys(terms) if t not in _QUESTION_WORDS]
+
+
+def select(question: str, passages: list[Passage], index: VectorIndex, embedder: Embedder, config: Config) -> list[Evidence]:
+    """The best sentences, in reading order of their passages, within the character budget.
+
+    Sentence vectors were computed at index time, so this costs one query embedding.
+    """
+    query = embedder.encode_queries([to_search_form(question)])[0]
+    terms = question_terms(question)
+    names = [w.lower() for w in english_names(question) if is_pinyin(w)]
+    wants_number = bool(_QUANTITY.search(question))
+    candidates: list[Evidence] = []
+    for number, p in enumerate(passages):
+        chunk = index.chunks[p.chunk_id]
+        dense = index.sentence_vectors_of(p.chunk_id) @ query
+        for (a, b), cosine in zip(chunk.sentences, dense):
+            sentence = p.text[a:b].strip()
+            if len(sentence) < 4:
+                continue
+            context = to_search_form(f"{p.title}：{sentence}")
+            if names:  # English question: its Chinese place names are matched in pinyin
+                spelled = pinyin_of(context)
+                lexical = sum(n in spelled for n in names) / len(names)
+            else:
+                lexical = sum(len(t) for t in terms if t in context) / max(1, sum(len(t) for t in terms))
+            bonus = config.evidence_number_bonus if wants_number and re.search(r"\d", sentence) else 0.0
+            score = float(cosine) + config.evidence_lexical_weight * lexical + bonus
+            text = compact(sentence, terms + names, wants_number, config.evidence_clause_chars)
+            candidates.append(Evidence(number, text, a, b, score))
+    chosen, used = [], 0
+    for evidence in sorted(candidates, key=lambda e: -e.score):
+        if len(chosen) == config.evidence_sentences:
+            break
+        if chosen and used + len(evidence.text) > config.evidence_chars:
+            continue  # too long for what is left of the budget; a shorter one may fit
+        chosen.append(evidence)
+        used += len(evidence.text)
+    return sorted(chosen, key=lambda e: (e.passage, e.start))
+
+
+def compact(sentence: str, terms: list[str], wants_number: bool, limit: int) -> str:
+    """Shorten a long sentence to its clauses that mention the question's terms (or numbers)."""
+    if len(sentence) <= limit:
+        return sentence
+    clauses = re.findall(r"[^，,；;：:]+[，,；;：:]?", sentence)
+    form = [to_search_form(c) for c in clauses]
+    spelled = [pinyin_of(c) for c in clauses] if any(t.isascii() for t in terms) else form
+
+    def relevance(i: int) -> float:
+        hits = sum(len(t) for t in terms if t in (spelled[i] if t.isascii() else form[i]))
+        return hits + (2 if wants_number and re.search(r"\d", clauses[i]) else 0)
+
+    keep: set[int] = set()
+    used = 0
+    for i in sorted(range(len(clauses)), key=lambda i: -relevance(i)):
+        if relevance(i) == 0 or used + len(clauses[i]) > limit:
+            continue
+        keep.add(i)
+        used += len(clauses[i])
+    if not keep:
+        return sentence[:limit] + "…"
+    parts, previous = [], -1
+    for i in sorted(keep):
+        if i != previous + 1:
+            parts.append("…")
+        parts.append(clauses[i])
+        previous = i
+    return "".join(parts).rstrip("，,；;：:") + ("" if max(keep) == len(clauses) - 1 else "…")
+
+
+def missing_entities(question: str, passages: list[Passage]) -> list[str]:
+    """Named things in the question that no retrieved passage mentions: the answer cannot be there."""
+    return absent_entities(question, "\n".join(f"{p.title}\n{p.text}" for p in passages))
+
+
+def best_score(evidence: list[Evidence]) -> float:
+    return max((e.score for e in evidence), default=float("-inf"))
