@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+from .clean import in_script, to_search_form
 from .config import LLM_MODELS, Config
 from .embed import physical_cores
 from .evidence import Evidence, question_terms
@@ -37,7 +38,7 @@ REFUSALS = {
     "en": "Not found in the articles.",
 }
 _TITLE_CHARS = 16  # titles only orient the model; every prompt token costs ~15 ms on two cores
-_ANSWER_IN = {"zh-Hans": "", "zh-Hant": "（請用繁體中文回答）", "en": "(Answer in English.)"}
+_ANSWER_IN = {"zh-Hans": "", "zh-Hant": "", "en": "(Answer in English.)"}
 
 
 class ModelUnavailableError(RuntimeError):
@@ -45,17 +46,19 @@ class ModelUnavailableError(RuntimeError):
 
 
 def language_of(question: str) -> str:
-    from .clean import to_search_form
-
     han = [c for c in question if "\u4e00" <= c <= "\u9fff"]
     if not han:
         return "en"
-    simplified = to_search_form("".join(han))
+    simplified = in_script("".join(han), "zh-Hans")
     return "zh-Hant" if sum(a != b for a, b in zip(han, simplified)) >= 1 else "zh-Hans"
 
 
 def build_messages(question: str, evidence: list[Evidence], passages: list[Passage], lang: str) -> list[dict]:
-    """Evidence grouped under numbered passage headers, then the question."""
+    """Evidence grouped under numbered passage headers, then the question.
+
+    Everything is given in simplified Chinese, which Qwen reads in ~17% fewer
+    tokens than traditional; the answer is converted to the question's script.
+    """
     lines, current = [], None
     for e in evidence:
         if e.passage != current:
@@ -63,7 +66,7 @@ def build_messages(question: str, evidence: list[Evidence], passages: list[Passa
             title = passages[e.passage].title
             lines.append(f"[{e.passage + 1}]《{title if len(title) <= _TITLE_CHARS else title[:_TITLE_CHARS] + '…'}》")
         lines.append(e.text)
-    user = "资料：\n" + "\n".join(lines) + f"\n\n问题：{question}{_ANSWER_IN[lang]}"
+    user = in_script("资料：\n" + "\n".join(lines) + f"\n\n问题：{question}", "zh-Hans") + _ANSWER_IN[lang]
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
@@ -85,7 +88,7 @@ class LlamaGenerator:
         try:
             self.llm = Llama(
                 model_path=str(path), n_ctx=config.n_ctx, n_threads=threads, n_threads_batch=threads,
-                n_batch=512, verbose=False,
+                n_batch=512, flash_attn=config.flash_attn, verbose=False,
             )
         except (ValueError, RuntimeError) as exc:
             raise ModelUnavailableError(
@@ -161,8 +164,6 @@ def extractive(question: str, evidence: list[Evidence], limit: int = 2) -> str:
 
 
 def highlight(text: str, terms: list[str]) -> str:
-    from .clean import to_search_form
-
     form = to_search_form(text)
     marks = [False] * len(text)
     if len(form) == len(text):  # search form is aligned character by character

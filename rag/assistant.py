@@ -104,6 +104,11 @@ class Assistant:
 
     # ---- answers -------------------------------------------------------------
 
+    def warm(self) -> None:
+        """Load the index and both models now, so the first question is not the slow one."""
+        self.retriever
+        self.generator
+
     @property
     def generator(self) -> Generator | None:
         with self._lock:

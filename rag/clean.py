@@ -182,7 +182,7 @@ def _opencc(conversion: str):
 def in_script(text: str, lang: str) -> str:
     """Write generated text in the question's script (traditional, simplified or as is)."""
     if lang == "zh-Hant":
-        return _opencc("s2t").convert(text)
+        return _opencc("s2tw").convert(text)
     if lang == "zh-Hans":
         return _opencc("t2s").convert(text)
     return text

@@ -22,6 +22,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
     p.add_argument("--fusion", choices=("rrf", "cc", "dense", "bm25"), help="retriever (default: the configured hybrid)")
 
+    p = sub.add_parser("ask", help="answer a question with citations (streams the answer)")
+    p.add_argument("question")
+    p.add_argument("--model", help="answer model: qwen2.5-coder-1.5b, qwen2.5-coder-0.5b or a GGUF path")
+    p.add_argument("--extractive", action="store_true", help="no language model: show the best supporting sentences")
+    p.add_argument("--url", help="use an OpenAI-compatible server at this URL instead of the local model")
+
+    p = sub.add_parser("eval", help="grade answers on a JSONL question set")
+    p.add_argument("questions", type=Path)
+    p.add_argument("--model", help="answer model (default: the configured one)")
+    p.add_argument("--extractive", action="store_true")
+    p.add_argument("--url")
+    p.add_argument("--json", type=Path, help="also write per-question results here")
+
     p = sub.add_parser("models", help="install the bundled models into models/")
     p.add_argument("action", choices=("install",))
     p.add_argument("--force", action="store_true", help="convert again even if the model folder exists")
@@ -34,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         return 130
-    except (RuntimeError, ValueError, FileNotFoundError) as exc:
+    except (RuntimeError, ValueError, FileNotFoundError, TypeError) as exc:
         print(f"rag: error: {exc}", file=sys.stderr)
         return 2
 
@@ -42,7 +55,51 @@ def main(argv: list[str] | None = None) -> int:
 def _assistant(args: argparse.Namespace):
     from .assistant import Assistant
 
-    return Assistant(seeds_dir=args.seeds, index_dir=args.index)
+    settings = {}
+    if getattr(args, "model", None):
+        settings["llm_model"] = args.model
+    if getattr(args, "extractive", False):
+        settings["llm_backend"] = "extractive"
+    elif getattr(args, "url", None):
+        settings.update(llm_backend="openai", llm_url=args.url)
+    return Assistant(seeds_dir=args.seeds, index_dir=args.index, **settings)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from .types import Answer
+
+    answer = None
+    for item in _assistant(args).ask_stream(args.question):
+        if isinstance(item, Answer):
+            answer = item
+        else:
+            print(item, end="", flush=True)
+    assert answer is not None
+    print("\n")
+    print(answer.text)
+    for n, p in enumerate(answer.citations, 1):
+        print(f"  [{n}] {p.source} {p.start}-{p.end}  {p.title}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from .evaluate import Report, grade, load_items
+
+    bot = _assistant(args)
+    bot.warm()
+    report = Report()
+    for item in load_items(args.questions):
+        graded = grade(item, bot.ask(item["question"]))
+        report.items.append(graded)
+        mark = "ok " if graded.correct else "BAD"
+        print(f"{mark} {graded.id:>6} ttft={graded.ttft:4.1f}s  {graded.question[:40]}  ->  {graded.answer[:80]}", flush=True)
+    summary = report.summary()
+    print(json.dumps(summary, ensure_ascii=False, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps({"summary": summary, "items": [g.__dict__ for g in report.items]}, ensure_ascii=False, indent=1))
+    return 0
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -78,7 +135,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "models": cmd_models}
+COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "eval": cmd_eval, "models": cmd_models}
 
 if __name__ == "__main__":
     sys.exit(main())

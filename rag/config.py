@@ -87,11 +87,12 @@ class Config:
     llm_api_model: str = "default"
     llm_timeout: float = 120.0
     n_ctx: int = 2048
+    flash_attn: bool = True
     max_answer_tokens: int = 120
-    evidence_sentences: int = 3  # sentences put in the prompt
-    evidence_chars: int = 200  # ... and at most this many characters of them
+    evidence_sentences: int = 2  # sentences put in the prompt (3 for English questions: cross-lingual ranking is weaker)
+    evidence_chars: int = 160  # ... and at most this many characters of them
     evidence_lexical_weight: float = 0.3
-    evidence_clause_chars: int = 90  # longer sentences are cut down to their relevant clauses
+    evidence_clause_chars: int = 70  # longer sentences are cut down to their relevant clauses
     evidence_number_bonus: float = 0.1  # for "how many / 多少" questions, sentences with numbers
     refuse_below: float = 0.72  # best evidence score under which we refuse without asking the model
 
@@ -111,6 +112,8 @@ class Config:
 def _coerce(type_name: object, value: object) -> object:
     if not isinstance(value, str):
         return Path(value) if type_name in ("Path", Path) and value is not None else value
+    if str(type_name) == "bool":
+        return value.lower() in ("1", "true", "yes", "on")
     return {"Path": Path, "int": int, "float": float, "str": str}.get(str(type_name), str)(value)
 
 

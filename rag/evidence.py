@@ -63,9 +63,10 @@ def select(question: str, passages: list[Passage], index: VectorIndex, embedder:
             score = float(cosine) + config.evidence_lexical_weight * lexical + bonus
             text = compact(sentence, terms + names, wants_number, config.evidence_clause_chars)
             candidates.append(Evidence(number, text, a, b, score))
+    wanted = config.evidence_sentences + (1 if names or not re.search(r"[\u4e00-\u9fff]", question) else 0)
     chosen, used = [], 0
     for evidence in sorted(candidates, key=lambda e: -e.score):
-        if len(chosen) == config.evidence_sentences:
+        if len(chosen) == wanted:
             break
         if chosen and used + len(evidence.text) > config.evidence_chars:
             continue  # too long for what is left of the budget; a shorter one may fit
