@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup models index app test bench clean
+.PHONY: setup models index app test browser bench clean
 
 setup: $(VENV)/.installed models
 
@@ -14,6 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch is pinned in the same install: a bare sentence-transformers install would pull a CUDA build.
+	# llama-cpp-python compiles once (~8 min on 2 cores); pip's wheel cache reuses the build afterwards.
 	$(BIN)/python -m pip install torch==2.13.0 -e '.[test]'
 	touch $@
 
@@ -26,11 +27,17 @@ index: setup
 app: index
 	$(BIN)/python app.py
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest
+
+# The end-to-end test drives Debian's Chromium through Playwright (no browser download).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
 bench: setup
 	$(BIN)/python bench/retrieval.py
+	$(BIN)/rag eval ../shared/qa/seeds_dev.jsonl
+	$(BIN)/python bench/llm_speed.py
 
 clean:
 	rm -rf index

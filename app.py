@@ -1,31 +1,167 @@
-"""Minimal search page until the chat issue lands: `python app.py`."""
+"""zhiwen chat: `python app.py` (or `make app`) opens the assistant at http://127.0.0.1:7860.
+
+Streaming answers, the sources of every answer beside it (file, title, passage
+with the supporting sentences highlighted, the whole article on demand),
+settings for model and passages, and an upload that indexes new articles.
+Fully offline: no CDN fonts, analytics off, bound to loopback unless --host.
+"""
 from __future__ import annotations
 
 import argparse
+import html
+import logging
+import os
+import shutil
+from pathlib import Path
 
-import gradio as gr
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from rag import Assistant
+import gradio as gr  # noqa: E402
+
+from rag import Assistant  # noqa: E402
+from rag.assistant import QuestionError  # noqa: E402
+from rag.clean import SkippedFileError, UnreadableFileError, decode  # noqa: E402
+from rag.types import Answer  # noqa: E402
+
+log = logging.getLogger("zhiwen.app")
+
+MODELS = {
+    "Qwen2.5 1.5B (best)": {"llm_backend": "llama", "llm_model": "qwen2.5-coder-1.5b"},
+    "Qwen2.5 0.5B (fast)": {"llm_backend": "llama", "llm_model": "qwen2.5-coder-0.5b"},
+    "Extractive (no model)": {"llm_backend": "extractive"},
+}
+EXAMPLES = [
+    "宜昌市在全省建立了多少家疗休养基地？",
+    "樂陵市總工會2022年成立了多少個基層工會？",
+    "How many outdoor worker rest stations has the Jinan Federation of Trade Unions built?",
+]
+# System fonts only: the default theme would fetch Google Fonts, and this app runs offline.
+THEME = gr.themes.Soft(font=["system-ui", "PingFang SC", "Microsoft YaHei", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+CSS = """
+.source {border:1px solid var(--border-color-primary); border-radius:8px; padding:8px 12px; margin-bottom:10px}
+.source .meta {font-size:0.85em; color:var(--body-text-color-subdued)}
+.source mark {background:#fde68a; color:inherit; padding:0 1px}
+.refused {color:var(--body-text-color-subdued); font-style:italic}
+"""
+
+
+def sources_html(answer: Answer | None, assistant: Assistant) -> str:
+    if answer is None:
+        return "<p class='refused'>Sources of the answer appear here.</p>"
+    if answer.refused or not answer.citations:
+        return "<p class='refused'>No source: the articles do not contain this. 文章中没有相关信息。</p>"
+    evidence = answer.meta.get("evidence", [])
+    retrieved = answer.meta.get("passages", [])
+    blocks = []
+    for number, passage in enumerate(answer.citations, 1):
+        spans = [(e.start, e.end) for e in evidence if e.passage < len(retrieved) and retrieved[e.passage].chunk_id == passage.chunk_id]
+        title, article = assistant.article_text(passage.source, passage.article)
+        blocks.append(
+            f"<div class='source'><div><b>[{number}] {html.escape(title)}</b></div>"
+            f"<div class='meta'>{html.escape(passage.source)} · characters {passage.start}–{passage.end}</div>"
+            f"<p>{_highlight(passage.text, spans)}</p>"
+            f"<details><summary>Whole article</summary><p>{html.escape(article).replace(chr(10), '<br>')}</p></details></div>"
+        )
+    return "".join(blocks)
+
+
+def _highlight(text: str, spans: list[tuple[int, int]]) -> str:
+    out, pos = [], 0
+    for a, b in sorted(spans):
+        if a < pos:
+            continue
+        out += [html.escape(text[pos:a]), "<mark>", html.escape(text[a:b]), "</mark>"]
+        pos = b
+    out.append(html.escape(text[pos:]))
+    return "".join(out).replace("\n", "<br>")
 
 
 def build(assistant: Assistant) -> gr.Blocks:
-    def search(question: str, k: int) -> str:
-        passages = assistant.retrieve(question, k=int(k))
-        return "\n\n".join(f"**[{i}] {p.title}** — `{p.source}` {p.start}-{p.end}\n\n{p.text}" for i, p in enumerate(passages, 1))
+    def respond(message: str, chat: list[dict], model: str, k: float):
+        assistant.configure(**MODELS[model], k=int(k))
+        prior = list(chat)
+        chat = prior + [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+        try:
+            for item in assistant.ask_stream(message, history=prior):
+                if isinstance(item, Answer):
+                    chat[-1]["content"] = item.text
+                    yield chat, sources_html(item, assistant), ""
+                else:
+                    chat[-1]["content"] += item
+                    yield chat, gr.skip(), ""
+        except (QuestionError, RuntimeError) as exc:
+            chat[-1]["content"] = f"⚠️ {exc}"
+            yield chat, sources_html(None, assistant), message
 
-    with gr.Blocks(title="zhiwen", analytics_enabled=False) as demo:
-        question = gr.Textbox(label="Question")
-        k = gr.Slider(1, 10, value=5, step=1, label="Passages")
-        out = gr.Markdown()
-        question.submit(search, [question, k], out)
+    def add_articles(files: list[str] | None, progress=gr.Progress(track_tqdm=True)) -> str:
+        if not files:
+            return "Choose one or more .txt files first."
+        accepted, refused = [], []
+        for name in files:
+            path = Path(name)
+            try:
+                if path.suffix.lower() != ".txt":
+                    raise UnreadableFileError(f"{path.name}: only .txt articles can be added")
+                decode(path)
+            except (UnreadableFileError, SkippedFileError) as exc:
+                refused.append(str(exc))
+                continue
+            target = assistant.config.seeds_dir / path.name
+            shutil.copy(path, target)
+            accepted.append(path.name)
+        lines = []
+        if accepted:
+            report = assistant.index(progress=True)
+            lines.append(f"Indexed {', '.join(accepted)}: {report.embedded} new chunks, {report.chunks} in total.")
+            lines += [f"Not indexed: {p}" for p in report.problems.values()]
+        lines += [f"Refused: {r}" for r in refused]
+        return "\n\n".join(lines)
+
+    with gr.Blocks(title="zhiwen 知文", analytics_enabled=False) as demo:
+        gr.Markdown("## 知文 zhiwen — ask the news archive\nAnswers come only from the articles in the archive, with their sources.")
+        with gr.Row():
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(label="Chat", height=460, elem_id="chat")
+                question = gr.Textbox(label="Question", placeholder="问一个关于文章的问题… / Ask about the articles…", elem_id="question")
+                with gr.Row():
+                    send = gr.Button("Ask", variant="primary", elem_id="ask")
+                    clear = gr.Button("Clear history", elem_id="clear")
+                gr.Examples(EXAMPLES, inputs=question, label="Examples (简体 / 繁體 / English)")
+            with gr.Column(scale=2):
+                gr.Markdown("### Sources")
+                sources = gr.HTML(sources_html(None, assistant), elem_id="sources")
+        with gr.Accordion("Settings and articles", open=False):
+            with gr.Row():
+                model = gr.Radio(list(MODELS), value=next(iter(MODELS)), label="Answer model")
+                k = gr.Slider(1, 10, value=assistant.config.k, step=1, label="Passages retrieved")
+            upload = gr.File(label="Add articles (.txt)", file_count="multiple", file_types=[".txt"])
+            add = gr.Button("Add and index")
+            status = gr.Markdown()
+
+        for trigger in (question.submit, send.click):
+            trigger(respond, [question, chatbot, model, k], [chatbot, sources, question], api_name="respond" if trigger == send.click else False)
+        clear.click(lambda: ([], sources_html(None, assistant), ""), None, [chatbot, sources, question], api_name=False)
+        add.click(add_articles, upload, status, api_name="add_articles")
     return demo
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--host", default="127.0.0.1")
+def main() -> None:
+    parser = argparse.ArgumentParser(description="zhiwen chat")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to serve your network)")
     parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--seeds", type=Path, help="folder of .txt articles (default seeds/)")
+    parser.add_argument("--index", type=Path, help="index folder (default index/)")
+    parser.add_argument("--model", choices=list(MODELS), default=next(iter(MODELS)))
     args = parser.parse_args()
-    assistant = Assistant()
-    assistant.retriever  # build or open the index before serving
-    build(assistant).launch(server_name=args.host, server_port=args.port)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    assistant = Assistant(seeds_dir=args.seeds, index_dir=args.index, **MODELS[args.model])
+    assistant.warm()  # build or open the index and load the models before the first user waits
+    demo = build(assistant)
+    # One model in memory: questions are answered one at a time, in order.
+    demo.queue(default_concurrency_limit=1)
+    demo.launch(server_name=args.host, server_port=args.port, theme=THEME, css=CSS, footer_links=[])
+
+
+if __name__ == "__main__":
+    main()

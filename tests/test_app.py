@@ -1,0 +1,122 @@
+"""The chat app, driven as a client would (gradio_client) and as a person would (headless Chromium)."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def app_url(assistant, tmp_path_factory):
+    """`python app.py` on a free loopback port, over the test copy of the seeds and its index."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    seeds = tmp_path_factory.mktemp("app") / "seeds"
+    shutil.copytree(assistant.config.seeds_dir, seeds)
+    index = seeds.parent / "index"
+    shutil.copytree(assistant.config.index_dir, index)
+    log = open(seeds.parent / "app.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--seeds", str(seeds), "--index", str(index)],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"app exited: {(seeds.parent / 'app.log').read_text()[-2000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            time.sleep(1)
+    else:
+        pytest.fail("app did not start within 180 s")
+    yield url, seeds
+    proc.terminate()
+    proc.wait(20)
+
+
+def test_client_streams_an_answer_with_sources(app_url):
+    from gradio_client import Client
+
+    url, _ = app_url
+    client = Client(url, verbose=False)
+    job = client.submit("宜昌市在全省建立了多少家疗休养基地？", [], "Qwen2.5 1.5B (best)", 5, api_name="/respond")
+    updates = list(job)
+    chat, sources, box = job.result()
+    assert len(updates) >= 3  # streamed, not one final message
+    assert "15" in chat[-1]["content"] and "[1]" in chat[-1]["content"]
+    assert "000_1d8e9ba56c338e16.txt" in sources and "<mark>" in sources and "Whole article" in sources
+    assert box == ""
+
+
+def test_client_refusal_and_bad_upload(app_url, tmp_path):
+    from gradio_client import Client, handle_file
+
+    url, seeds = app_url
+    client = Client(url, verbose=False)
+    chat, sources, _ = client.predict("广州市总工会为外卖骑手建了多少个驿站？", [], "Qwen2.5 1.5B (best)", 5, api_name="/respond")
+    assert "没有找到" in chat[-1]["content"] and "do not contain" in sources
+
+    bad = tmp_path / "broken.txt"
+    bad.write_bytes(bytes(range(0x80, 0x100)) * 10)
+    good = tmp_path / "999_new.txt"
+    good.write_text("测试市总工会开展帮扶活动\n\n本报讯 测试市总工会今年为职工发放帮扶金320万元。\n", encoding="utf-8")
+    status = client.predict([handle_file(str(bad)), handle_file(str(good))], api_name="/add_articles")
+    assert "Refused: broken.txt" in status and "999_new.txt" in status
+    assert (seeds / "999_new.txt").exists() and not (seeds / "broken.txt").exists()
+    chat, sources, _ = client.predict("测试市总工会今年为职工发放了多少帮扶金？", [], "Extractive (no model)", 5, api_name="/respond")
+    assert "320" in chat[-1]["content"] and "999_new.txt" in sources
+
+
+def test_two_users_at_once_both_get_their_answers(app_url):
+    from gradio_client import Client
+
+    url, _ = app_url
+    a, b = Client(url, verbose=False), Client(url, verbose=False)
+    ja = a.submit("湖湘劳模工匠馆的展示面积有多大？", [], "Qwen2.5 1.5B (best)", 5, api_name="/respond")
+    jb = b.submit("南京市总工会联合多少个部门出台职业技能提升行动三年实施方案？", [], "Qwen2.5 1.5B (best)", 5, api_name="/respond")
+    assert "1000" in ja.result()[0][-1]["content"]
+    assert "22" in jb.result()[0][-1]["content"]
+
+
+def test_browser_asks_and_sees_the_sources(app_url):
+    from playwright.sync_api import sync_playwright
+
+    url, _ = app_url
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    assert Path(chromium).exists(), "install Debian's chromium (make test does)"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 950})
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(url)
+        page.locator("#question textarea").fill("樂陵市總工會2022年成立了多少個基層工會？")
+        page.locator("#ask").click()
+        page.locator("#sources .source").first.wait_for(timeout=120_000)
+        page.wait_for_timeout(500)
+        answer = page.locator("#chat").inner_text()
+        sources = page.locator("#sources").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)
+        browser.close()
+    assert "15" in answer and "個" in answer
+    assert "004_27a72bc7b7d6e54f.txt" in sources
+    offsite = [r for r in requests if not r.startswith(url.rstrip("/")) and not r.startswith(("data:", "blob:"))]
+    assert offsite == []  # fully offline: no CDN, fonts or analytics

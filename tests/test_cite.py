@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from rag.cite import verify
+from rag.types import Passage
+
+PASSAGES = [
+    Passage("宜昌市在全省建立15家疗休养基地。", "000.txt", "宜昌", 1.0, 0, 16),
+    Passage("青海省总工会先期安排50万元专项资金。", "001.txt", "青海", 0.9, 0, 18),
+]
+
+
+def test_correct_marker_is_kept_and_moved_before_the_full_stop():
+    cited = verify("宜昌市建立了15家疗休养基地。[1]", PASSAGES, "宜昌市建立了多少家疗休养基地？", "zh-Hans")
+    assert cited.text == "宜昌市建立了15家疗休养基地[1]。"
+    assert [p.source for p in cited.citations] == ["000.txt"]
+
+
+def test_wrong_marker_is_moved_to_the_passage_holding_the_fact():
+    cited = verify("安排了50万元[1]。", PASSAGES, "青海安排了多少资金？", "zh-Hans")
+    assert [p.source for p in cited.citations] == ["001.txt"]
+    assert cited.text == "安排了50万元[1]。"  # renumbered: the only citation is [1]
+
+
+def test_missing_marker_is_attributed():
+    cited = verify("共有15家。", PASSAGES, "宜昌有多少家基地？", "zh-Hans")
+    assert cited.text == "共有15家[1]。" and cited.citations[0].source == "000.txt"
+
+
+def test_invented_number_is_flagged_not_hidden():
+    cited = verify("宜昌建立了15家基地，另有99家酒店[1]。", PASSAGES, "宜昌有多少家基地？", "zh-Hans")
+    assert cited.unverified == ["99"] and "99未见于引用的文章" in cited.text
+    assert not cited.unsupported  # 15 is supported
+
+
+def test_answer_resting_only_on_invented_facts_is_unsupported():
+    assert verify("全国总工会主席是胡锦涛[1]。", PASSAGES, "全国总工会主席是谁？", "zh-Hans").unsupported
+    assert verify("The capital of France is Paris.[1]", PASSAGES, "What is the capital of France?", "en").unsupported
+
+
+def test_numbers_from_the_question_are_not_flagged():
+    cited = verify("2022年宜昌建立了15家基地[1]。", PASSAGES, "2022年宜昌建立了多少家基地？", "zh-Hans")
+    assert cited.unverified == []
+
+
+def test_thousands_separators_and_multi_markers():
+    passages = [Passage("共服务职工12,500人次。", "a.txt", "t", 1, 0, 9)]
+    cited = verify("服务了12500人次[1,2]。", passages, "服务了多少人次？", "zh-Hans")
+    assert cited.text == "服务了12500人次[1]。" and cited.unverified == []
