@@ -20,11 +20,20 @@ def user_turns(history: Sequence | None) -> list[str]:
     turns = []
     for item in history or []:
         if isinstance(item, dict):
-            if item.get("role") == "user" and isinstance(item.get("content"), str):
-                turns.append(item["content"])
+            if item.get("role") == "user":
+                turns.append(message_text(item.get("content")))
         elif isinstance(item, (list, tuple)) and item and isinstance(item[0], str):
             turns.append(item[0])
-    return turns
+    return [t for t in turns if t]
+
+
+def message_text(content: object) -> str:
+    """Chat message content as text: a string, or Gradio's list of {'type': 'text', 'text': …} blocks."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
+    return ""
 
 
 def standalone_question(question: str, history: Sequence | None) -> str:

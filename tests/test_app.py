@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from rag.history import message_text
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
@@ -57,7 +59,7 @@ def test_client_streams_an_answer_with_sources(app_url):
     updates = list(job)
     chat, sources, box = job.result()
     assert len(updates) >= 3  # streamed, not one final message
-    assert "15" in chat[-1]["content"] and "[1]" in chat[-1]["content"]
+    assert "15" in message_text(chat[-1]["content"]) and "[1]" in message_text(chat[-1]["content"])
     assert "000_1d8e9ba56c338e16.txt" in sources and "<mark>" in sources and "Whole article" in sources
     assert box == ""
 
@@ -68,7 +70,7 @@ def test_client_refusal_and_bad_upload(app_url, tmp_path):
     url, seeds = app_url
     client = Client(url, verbose=False)
     chat, sources, _ = client.predict("广州市总工会为外卖骑手建了多少个驿站？", [], "Qwen2.5 1.5B (best)", 5, api_name="/respond")
-    assert "没有找到" in chat[-1]["content"] and "do not contain" in sources
+    assert "没有找到" in message_text(chat[-1]["content"]) and "do not contain" in sources
 
     bad = tmp_path / "broken.txt"
     bad.write_bytes(bytes(range(0x80, 0x100)) * 10)
@@ -78,7 +80,7 @@ def test_client_refusal_and_bad_upload(app_url, tmp_path):
     assert "Refused: broken.txt" in status and "999_new.txt" in status
     assert (seeds / "999_new.txt").exists() and not (seeds / "broken.txt").exists()
     chat, sources, _ = client.predict("测试市总工会今年为职工发放了多少帮扶金？", [], "Extractive (no model)", 5, api_name="/respond")
-    assert "320" in chat[-1]["content"] and "999_new.txt" in sources
+    assert "320" in message_text(chat[-1]["content"]) and "999_new.txt" in sources
 
 
 def test_two_users_at_once_both_get_their_answers(app_url):
@@ -88,8 +90,8 @@ def test_two_users_at_once_both_get_their_answers(app_url):
     a, b = Client(url, verbose=False), Client(url, verbose=False)
     ja = a.submit("湖湘劳模工匠馆的展示面积有多大？", [], "Qwen2.5 1.5B (best)", 5, api_name="/respond")
     jb = b.submit("南京市总工会联合多少个部门出台职业技能提升行动三年实施方案？", [], "Qwen2.5 1.5B (best)", 5, api_name="/respond")
-    assert "1000" in ja.result()[0][-1]["content"]
-    assert "22" in jb.result()[0][-1]["content"]
+    assert "1000" in message_text(ja.result()[0][-1]["content"])
+    assert "22" in message_text(jb.result()[0][-1]["content"])
 
 
 def test_browser_asks_and_sees_the_sources(app_url):
