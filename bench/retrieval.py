@@ -29,7 +29,6 @@ sys.path.insert(0, str(ROOT))
 
 from rag.clean import to_search_form  # noqa: E402
 from rag.config import load_config  # noqa: E402
-from rag.embed import load_embedder  # noqa: E402
 from rag.index import Manifest, VectorIndex, make_faiss, tokenize  # noqa: E402
 from rag.retrieve import Retriever  # noqa: E402
 from rag.types import Chunk  # noqa: E402
