@@ -73,7 +73,7 @@ class Config:
     # Retrieval.
     k: int = 5
     candidates: int = 50  # per retriever, before fusion
-    fusion: str = "rrf"  # rrf | cc (normalised score sum) | dense | bm25
+    fusion: str = "cc"  # cc (normalised score sum; best measured) | rrf | dense | bm25
     rrf_k: int = 60
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
