@@ -144,8 +144,10 @@ def load_generator(config: Config) -> Generator | None:
     if config.llm_backend == "openai":
         if not config.llm_url:
             raise ModelUnavailableError("llm_backend='openai' needs llm_url, e.g. http://127.0.0.1:8080/v1")
+        log.info("answers from the server at %s", config.llm_url)
         return OpenAIGenerator(config.llm_url, config)
     if config.llm_backend == "llama":
+        log.info("loading %s", gguf_path(config))
         return LlamaGenerator(gguf_path(config), config)
     raise ValueError(f"unknown llm_backend {config.llm_backend!r}; choose llama, openai or extractive")
 

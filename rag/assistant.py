@@ -1,6 +1,7 @@
 """The one entry point: `Assistant` ties index, retrieval and answers together."""
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -18,9 +19,15 @@ from .evidence import best_score, missing_entities, select
 from .history import standalone_question
 from .retrieve import Retriever
 from .segment import segment
-from .types import Answer, Passage
+from .types import Answer, Article, Passage
 
 log = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=64)
+def _articles(path: Path, mtime_ns: int, size: int) -> list[Article]:
+    """Cached per file version: the chat shows whole articles beside every answer."""
+    return segment(path.name, clean(decode(path)))
 
 
 class QuestionError(ValueError):
@@ -117,7 +124,8 @@ class Assistant:
     def article_text(self, source: str, article: int) -> tuple[str, str]:
         """Title and cleaned text of one article of a seed file, for showing it whole."""
         path = self.config.seeds_dir / source
-        articles = segment(path.name, clean(decode(path)))
+        stat = path.stat()
+        articles = _articles(path, stat.st_mtime_ns, stat.st_size)
         a = articles[article] if 0 <= article < len(articles) else articles[0]
         return a.title, a.text
 

@@ -1,4 +1,7 @@
-"""Hybrid retrieval: BM25 over jieba terms + dense vectors, fused by reciprocal rank.
+"""Hybrid retrieval: BM25 over jieba terms + dense vectors, fused.
+
+The default fusion is a weighted sum of min-max normalised scores with BM25
+weighted 2:1 (bench/fusion_sweep.py); reciprocal rank fusion is selectable.
 
 Both sides see the question in search form (simplified, NFKC), so traditional
 and simplified questions match the same passages; an English question finds

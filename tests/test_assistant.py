@@ -52,3 +52,14 @@ def test_control_characters_are_ignored(assistant):
 def test_unknown_setting_is_an_error():
     with pytest.raises(TypeError, match="unknown setting"):
         Assistant(no_such_setting=1)
+
+
+def test_article_text_follows_edits_of_the_seed_file(tmp_path):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    path = seeds / "a.txt"
+    path.write_text("第一篇标题\n\n本报讯 工人文化宫今年开放了十二个活动室。\n", encoding="utf-8")
+    bot = Assistant(seeds_dir=seeds, index_dir=tmp_path / "index")
+    assert "十二个" in bot.article_text("a.txt", 0)[1]
+    path.write_text("第一篇标题\n\n本报讯 工人文化宫今年开放了二十个活动室，比去年多八个。\n", encoding="utf-8")
+    assert "二十个" in bot.article_text("a.txt", 0)[1]

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from rag.clean import to_search_form
-from rag.retrieve import rrf
+from rag.retrieve import convex, rrf
 
 
 def supports(passage, item) -> bool:
@@ -66,3 +66,11 @@ def test_rrf_rewards_agreement():
     fused = rrf([[(1, 0.9), (2, 0.8)], [(2, 5.0), (3, 4.0)]], [1.0, 1.0], 60)
     assert [i for i, _ in fused][:1] == [2]
     assert {i for i, _ in fused} == {1, 2, 3}
+
+
+def test_convex_fusion_rewards_agreement_and_honours_weights():
+    dense = [(1, 0.90), (2, 0.88), (3, 0.80)]
+    lexical = [(3, 9.0), (2, 5.0), (1, 1.0)]
+    assert convex([dense, lexical], [1.0, 1.0])[0][0] == 2
+    assert convex([dense, lexical], [1.0, 3.0])[0][0] == 3
+    assert convex([dense, []], [1.0, 3.0])[0][0] == 1  # English question: no BM25 terms, dense alone decides

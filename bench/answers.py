@@ -1,0 +1,83 @@
+"""Answer accuracy on the public reading-comprehension sets, through the whole product.
+
+    .venv/bin/python bench/answers.py                       # 200 DRCD + 200 CMRC, 1.5B model
+    .venv/bin/python bench/answers.py -n 50 --model qwen2.5-coder-0.5b
+
+Every paragraph of a set becomes one seed file (its article title as the
+headline), all of them are indexed with `rag index`'s code path, and a seeded
+sample of questions is asked with `Assistant.ask`.  An answer is correct when
+one of the gold answer strings is contained in it (both in simplified, NFKC
+form), as the issue asks; the gold source is the question's own paragraph.
+Results: bench/results/answers-<set>.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rag import Assistant  # noqa: E402
+from rag.evaluate import Report, grade, normalise  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+SETS = ("DRCD_dev.json", "cmrc2018_dev.json")
+
+
+def write_corpus(path: Path, seeds: Path) -> list[dict]:
+    """One seed file per paragraph; returns every question in the rag eval format."""
+    items = []
+    paragraphs = ((a.get("title", ""), p) for a in json.loads(path.read_text(encoding="utf-8"))["data"] for p in a["paragraphs"])
+    for number, (title, para) in enumerate(paragraphs):
+        name = f"{path.stem}_{number:04d}.txt"
+        (seeds / name).write_text(f"{title}\n\n{para['context']}\n", encoding="utf-8")
+        for qa in para["qas"]:
+            answers = sorted({normalise(a["text"]).strip() for a in qa["answers"]} - {""})
+            items.append({"id": qa["id"], "question": qa["question"], "answerable": True,
+                          "must": [[re.escape(a) for a in answers]], "sources": [name]})
+    return items
+
+
+def run(name: str, n: int, config: dict) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        seeds = Path(tmp) / "seeds"
+        seeds.mkdir()
+        items = random.Random(0).sample(write_corpus(SHARED / "bench" / name, seeds), n)
+        bot = Assistant(seeds_dir=seeds, index_dir=Path(tmp) / "index", **config)
+        t0 = time.time()
+        built = bot.index(progress=True)
+        index_s = time.time() - t0
+        bot.warm()
+        report = Report()
+        for item in items:
+            graded = grade(item, bot.ask(item["question"]))
+            report.items.append(graded)
+            print(f"{'ok ' if graded.correct else 'BAD'} {graded.question[:40]} -> {graded.answer[:80]}", flush=True)
+    summary = {"set": name, "files": len(built.added), "chunks": built.chunks, "index_s": round(index_s, 1), **report.summary()}
+    del summary["refusal_accuracy"]  # every sampled question is answerable
+    out = ROOT / "bench" / "results" / f"answers-{Path(name).stem}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"summary": summary, "items": [g.__dict__ for g in report.items]}, ensure_ascii=False, indent=1))
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-n", type=int, default=200, help="questions per set")
+    parser.add_argument("--model", help="answer model (default: the configured one)")
+    parser.add_argument("--sets", default=",".join(SETS))
+    args = parser.parse_args()
+    config = {"llm_model": args.model} if args.model else {}
+    for name in args.sets.split(","):
+        print(json.dumps(run(name, args.n, config), ensure_ascii=False), flush=True)
+
+
+if __name__ == "__main__":
+    main()
