@@ -44,6 +44,7 @@ def _contains_number(passage_form: str, number: str) -> bool:
 def verify(answer: str, passages: list[Passage], question: str, lang: str) -> Cited:
     forms = [to_search_form(p.text).replace(",", "") for p in passages]
     asked = set(numbers(question))
+    asked_form = to_search_form(question)
     used: list[int] = []  # passage indices in order of first citation
     unverified: list[str] = []
     verified = 0
@@ -61,6 +62,8 @@ def verify(answer: str, passages: list[Passage], question: str, lang: str) -> Ci
             dict.fromkeys(next(i for i, form in enumerate(forms) if _contains_number(form, f)) for f in known)
         )
         valid = [i for i in cited if 0 <= i < len(passages) and (not known or i in holders)]
+        if not known:
+            valid = _best_supported(valid, body, asked_form, forms)
         if not valid:
             valid = holders[:1] or ([] if facts else _closest(body, passages))
         for i in valid:
@@ -76,6 +79,27 @@ def verify(answer: str, passages: list[Passage], question: str, lang: str) -> Ci
     if unverified:
         text += _UNVERIFIED_NOTE[lang].format("、".join(unverified) if lang != "en" else ", ".join(unverified))
     return Cited(text, [passages[i] for i in used], unverified, unsupported=bool(unverified) and not verified)
+
+
+def _best_supported(cited: list[int], body: str, question: str, forms: list[str]) -> list[int]:
+    """Names and words the sentence adds to the question must be in the passage it cites.
+
+    Without numbers to check, a marker pointing at a passage that holds fewer of
+    the sentence's new character bigrams than another passage is moved there.
+    """
+    new = _bigrams(to_search_form(body)) - _bigrams(question)
+    if not cited or not new:
+        return cited
+    support = [len(new & _bigrams(form)) for form in forms]
+    best = max(support)
+    if best == 0 or any(support[i] == best for i in cited):
+        return [i for i in cited if support[i] == best]
+    return [support.index(best)]
+
+
+def _bigrams(text: str) -> set[str]:
+    han = re.sub(r"[^\u3400-\u9fff]+", " ", text)
+    return {a + b for word in han.split() for a, b in zip(word, word[1:])}
 
 
 def _closest(sentence: str, passages: list[Passage]) -> list[int]:

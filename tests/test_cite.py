@@ -46,3 +46,14 @@ def test_thousands_separators_and_multi_markers():
     passages = [Passage("共服务职工12,500人次。", "a.txt", "t", 1, 0, 9)]
     cited = verify("服务了12500人次[1,2]。", passages, "服务了多少人次？", "zh-Hans")
     assert cited.text == "服务了12500人次[1]。" and cited.unverified == []
+
+
+def test_marker_on_a_passage_without_the_named_answer_is_moved():
+    passages = [
+        Passage("梵语在社交中口头使用，书写系统的选择受抄写者所处地域的影响。", "001.txt", "梵文", 1.0, 0, 30),
+        Passage("西藏同时还使用一种叫做瓦德体的字体来书写梵文，它只是兰札体的一种无头化变体。", "002.txt", "梵文", 0.8, 0, 38),
+    ]
+    cited = verify("兰札体去掉头会是瓦德体[1]。", passages, "兰札体如果去掉头会是什么书写体？", "zh-Hans")
+    assert [p.source for p in cited.citations] == ["002.txt"] and cited.text == "兰札体去掉头会是瓦德体[1]。"
+    kept = verify("兰札体去掉头会是瓦德体[2]。", passages, "兰札体如果去掉头会是什么书写体？", "zh-Hans")
+    assert [p.source for p in kept.citations] == ["002.txt"]
