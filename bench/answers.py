@@ -4,7 +4,8 @@
     .venv/bin/python bench/answers.py -n 50 --model qwen2.5-coder-0.5b
 
 Every paragraph of a set becomes one seed file (its article title as the
-headline), all of them are indexed with `rag index`'s code path, and a seeded
+headline) under --work, all of them are indexed with `rag index`'s code path
+(incrementally: a second run reuses the index), and a seeded
 sample of questions is asked with `Assistant.ask`.  An answer is correct when
 one of the gold answer strings is contained in it (both in simplified, NFKC
 form), as the issue asks; the gold source is the question's own paragraph.
@@ -45,22 +46,26 @@ def write_corpus(path: Path, seeds: Path) -> list[dict]:
     return items
 
 
-def run(name: str, n: int, config: dict) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        seeds = Path(tmp) / "seeds"
-        seeds.mkdir()
-        items = random.Random(0).sample(write_corpus(SHARED / "bench" / name, seeds), n)
-        bot = Assistant(seeds_dir=seeds, index_dir=Path(tmp) / "index", **config)
-        t0 = time.time()
-        built = bot.index(progress=True)
-        index_s = time.time() - t0
-        bot.warm()
-        report = Report()
-        for item in items:
-            graded = grade(item, bot.ask(item["question"]))
-            report.items.append(graded)
-            print(f"{'ok ' if graded.correct else 'BAD'} {graded.question[:40]} -> {graded.answer[:80]}", flush=True)
-    summary = {"set": name, "files": len(built.added), "chunks": built.chunks, "index_s": round(index_s, 1), **report.summary()}
+def run(name: str, n: int, config: dict, work: Path) -> dict:
+    seeds = work / Path(name).stem / "seeds"
+    seeds.mkdir(parents=True, exist_ok=True)
+    items = random.Random(0).sample(write_corpus(SHARED / "bench" / name, seeds), n)
+    bot = Assistant(seeds_dir=seeds, index_dir=seeds.parent / "index", **config)
+    t0 = time.time()
+    built = bot.index(progress=True)  # incremental: a second run reuses the index
+    index_s = time.time() - t0
+    bot.warm()
+    report, retries = Report(), 0
+    for item in items:
+        answer = bot.ask(item["question"])
+        retries += bool(answer.meta.get("retried"))
+        graded = grade(item, answer)
+        report.items.append(graded)
+        retried = "retried " if answer.meta.get("retried") else ""
+        print(f"{'ok ' if graded.correct else 'BAD'} {retried}{graded.question[:40]} -> {graded.answer[:80]}", flush=True)
+    summary = {"set": name, "files": len(list(seeds.iterdir())), "chunks": built.chunks,
+               "indexed_now": len(built.added) + len(built.changed), "index_s": round(index_s, 1),
+               "retried_with_wider_evidence": retries, **report.summary()}
     del summary["refusal_accuracy"]  # every sampled question is answerable
     out = ROOT / "bench" / "results" / f"answers-{Path(name).stem}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -73,10 +78,12 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=200, help="questions per set")
     parser.add_argument("--model", help="answer model (default: the configured one)")
     parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "rag-answers-bench",
+                        help="seed files and index per set, kept so that a second run skips indexing")
     args = parser.parse_args()
     config = {"llm_model": args.model} if args.model else {}
     for name in args.sets.split(","):
-        print(json.dumps(run(name, args.n, config), ensure_ascii=False), flush=True)
+        print(json.dumps(run(name, args.n, config, args.work), ensure_ascii=False), flush=True)
 
 
 if __name__ == "__main__":

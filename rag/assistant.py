@@ -9,7 +9,17 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .answer import REFUSALS, Generator, build_messages, extractive, language_of, leaks_system_prompt, load_generator, says_not_found
+from .answer import (
+    REFUSALS,
+    Generator,
+    build_messages,
+    extractive,
+    language_of,
+    leaks_system_prompt,
+    load_generator,
+    opening,
+    says_not_found,
+)
 from .cite import verify
 from .clean import clean, decode, in_script
 from .config import Config, load_config
@@ -173,15 +183,13 @@ class Assistant:
             meta["ttft"] = time.perf_counter() - started
             yield raw
         else:
-            pieces = []
-            for piece in generator.stream(build_messages(query, evidence, passages, lang), self.config.max_answer_tokens):
-                piece = in_script(piece, lang)
-                if not pieces:
-                    meta["ttft"] = time.perf_counter() - started
-                pieces.append(piece)
-                yield piece
-            raw = "".join(pieces)
-            if not raw.strip() or says_not_found(raw) or leaks_system_prompt(raw):
+            raw = yield from self._generate(generator, build_messages(query, evidence, passages, lang), lang, meta, started)
+            if raw is None:  # opened with "not found": one more try with wider evidence
+                wider = select(query, passages, retriever.index, self.embedder, self._retry_config)
+                if wider != evidence:
+                    meta["evidence"], meta["retried"] = wider, True
+                    raw = yield from self._generate(generator, build_messages(query, wider, passages, lang), lang, meta, started)
+            if raw is None or not raw.strip() or says_not_found(raw) or leaks_system_prompt(raw):
                 meta["refusal_reason"] = "model found no answer"
                 yield self._refusal(lang, meta, started)
                 return
@@ -192,6 +200,42 @@ class Assistant:
             return
         meta["seconds"] = time.perf_counter() - started
         yield Answer(cited.text, cited.citations, refused=False, unverified=cited.unverified, meta=meta)
+
+    def _generate(self, generator: Generator, messages: list[dict], lang: str, meta: dict, started: float) -> Iterator[str]:
+        """Stream the model's answer; returns its text, or None when it opens with "not found".
+
+        The first tokens are held back only while they could still be the start of a
+        not-found phrase, so a normal answer streams at once and a refusal is never shown.
+        """
+        pieces: list[str] = []
+        held: str | None = ""
+        stream = generator.stream(messages, self.config.max_answer_tokens)
+        try:
+            for piece in stream:
+                piece = in_script(piece, lang)
+                pieces.append(piece)
+                if held is not None:
+                    held += piece
+                    state = opening(held)
+                    if state == "not_found":
+                        return None
+                    if state == "undecided":
+                        continue
+                    piece, held = held, None
+                meta.setdefault("ttft", time.perf_counter() - started)
+                yield piece
+        finally:
+            stream.close()  # releases the model (and its lock) before a retry
+        if held:
+            meta.setdefault("ttft", time.perf_counter() - started)
+            yield held
+        return "".join(pieces)
+
+    @property
+    def _retry_config(self) -> Config:
+        c = self.config
+        return c.with_overrides(evidence_sentences=c.retry_evidence_sentences, evidence_chars=c.retry_evidence_chars,
+                                evidence_clause_chars=c.retry_evidence_chars)
 
     def _refusal(self, lang: str, meta: dict, started: float) -> Answer:
         meta.setdefault("ttft", time.perf_counter() - started)

@@ -94,6 +94,10 @@ class Config:
     evidence_lexical_weight: float = 0.3
     evidence_clause_chars: int = 70  # longer sentences are cut down to their relevant clauses
     evidence_number_bonus: float = 0.1  # for "how many / 多少" questions, sentences with numbers
+    # When the model opens with "not found" although evidence passed `refuse_below`, it is
+    # asked once more with this much wider evidence (sentences, characters), long sentences whole.
+    retry_evidence_sentences: int = 6
+    retry_evidence_chars: int = 480
     refuse_below: float = 0.72  # best evidence score under which we refuse without asking the model
 
     def with_overrides(self, **overrides: object) -> "Config":

@@ -155,3 +155,47 @@ def test_openai_compatible_server_backend(assistant):
         server.wait(10)
     with pytest.raises(ModelUnavailableError, match="unreachable"):
         make(assistant, llm_backend="openai", llm_url=f"http://127.0.0.1:{port}/v1").ask("湖湘劳模工匠馆的展示面积有多大？")
+
+
+class Scripted:
+    """Stands in for the model to drive the streaming logic; records the prompts it was given."""
+
+    name = "scripted"
+
+    def __init__(self, *replies: str):
+        self.replies, self.prompts, self.closed = list(replies), [], 0
+
+    def stream(self, messages, max_tokens):
+        self.prompts.append(messages[-1]["content"])
+        try:
+            yield from self.replies.pop(0)  # one character per piece, like tokens
+        finally:
+            self.closed += 1
+
+
+def scripted(assistant, *replies) -> tuple[Assistant, Scripted]:
+    bot = make(assistant)
+    bot._generator, bot._generator_loaded = Scripted(*replies), True
+    return bot, bot._generator
+
+
+def test_not_found_opening_is_retried_with_wider_evidence_and_never_shown(assistant):
+    bot, model = scripted(assistant, "資料中沒有提到這個數字。", "共建立了15家疗休养基地[1]。")
+    items = list(bot.ask_stream("宜昌市在全省建立了多少家療休養基地？"))
+    shown, final = "".join(items[:-1]), items[-1]
+    assert "沒有" not in shown and "没有" not in shown and "15家" in shown
+    assert not final.refused and final.meta["retried"] and "15家" in final.text
+    assert len(model.prompts) == 2 and len(model.prompts[1]) > len(model.prompts[0])
+    assert model.closed == 2  # the abandoned generation was closed (its lock released)
+
+
+def test_second_not_found_is_a_refusal(assistant):
+    bot, _ = scripted(assistant, "资料中没有提到。", "资料中没有提到[1]。")
+    answer = bot.ask("宜昌市在全省建立了多少家疗休养基地？")
+    assert answer.refused and answer.text == "文章中没有找到相关信息。" and answer.citations == []
+
+
+def test_an_answer_starting_like_a_refusal_streams_unchanged(assistant):
+    bot, model = scripted(assistant, "没有，宜昌市建立的是15家疗休养基地[1]。")
+    answer = bot.ask("宜昌市建立了20家疗休养基地吗？")
+    assert not answer.refused and answer.text.startswith("没有，") and len(model.prompts) == 1
