@@ -10,7 +10,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .answer import (
+    INSIST_PROMPT,
     REFUSALS,
+    SYSTEM_PROMPT,
     Generator,
     build_messages,
     extractive,
@@ -20,12 +22,12 @@ from .answer import (
     opening,
     says_not_found,
 )
-from .cite import verify
-from .clean import clean, decode, in_script
+from .cite import grounded, verify
+from .clean import clean, decode, in_script, to_search_form
 from .config import Config, load_config
 from .embed import Embedder, load_embedder
 from .index import BuildReport, IndexMissingError, VectorIndex, build, seeds_changed
-from .evidence import best_score, missing_entities, select
+from .evidence import best_score, missing_entities, question_terms, select, term_share
 from .history import standalone_question
 from .retrieve import Retriever
 from .segment import segment
@@ -184,11 +186,11 @@ class Assistant:
             yield raw
         else:
             raw = yield from self._generate(generator, build_messages(query, evidence, passages, lang), lang, meta, started)
-            if raw is None:  # opened with "not found": one more try with wider evidence
-                wider = select(query, passages, retriever.index, self.embedder, self._retry_config)
-                if wider != evidence:
-                    meta["evidence"], meta["retried"] = wider, True
-                    raw = yield from self._generate(generator, build_messages(query, wider, passages, lang), lang, meta, started)
+            if raw is None:  # opened with "not found": one more try, shown only if grounded
+                raw = self._insist(generator, query, passages, lang, meta)
+                if raw is not None:
+                    meta["ttft"] = time.perf_counter() - started
+                    yield raw
             if raw is None or not raw.strip() or says_not_found(raw) or leaks_system_prompt(raw):
                 meta["refusal_reason"] = "model found no answer"
                 yield self._refusal(lang, meta, started)
@@ -230,6 +232,26 @@ class Assistant:
             meta.setdefault("ttft", time.perf_counter() - started)
             yield held
         return "".join(pieces)
+
+    def _insist(self, generator: Generator, query: str, passages: list[Passage], lang: str, meta: dict) -> str | None:
+        """Ask again with wider evidence and without the way out; keep the answer only if grounded.
+
+        English answers cannot be matched against Chinese sentences character by
+        character, so for them the way out stays and only the evidence widens.
+        """
+        wider = select(query, passages, self.retriever.index, self.embedder, self._retry_config)
+        meta["evidence"], meta["retried"] = wider, True
+        system = SYSTEM_PROMPT if lang == "en" else INSIST_PROMPT
+        stream = generator.stream(build_messages(query, wider, passages, lang, system), self.config.max_answer_tokens)
+        raw = in_script("".join(stream), lang)
+        if says_not_found(raw) or opening(raw) == "not_found":
+            return None
+        if lang == "en":
+            return raw
+        terms = question_terms(query)
+        sentences = [s for s in (passages[e.passage].text[e.start : e.end] for e in wider)
+                     if term_share(terms, to_search_form(s)) >= self.config.retry_question_share]
+        return raw if grounded(raw, query, sentences, self.config.retry_grounded_share) else None
 
     @property
     def _retry_config(self) -> Config:

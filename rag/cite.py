@@ -110,3 +110,28 @@ def _closest(sentence: str, passages: list[Passage]) -> list[int]:
     overlaps = [len(chars & set(to_search_form(p.text))) / len(chars) for p in passages]
     best = max(range(len(passages)), key=lambda i: overlaps[i], default=None)
     return [best] if best is not None and overlaps[best] >= 0.5 else []
+
+
+# Characters that carry no fact of their own: an answer may add them freely.
+_GLUE = set("的了是在和与及为由于被把将对从也都就而其这那有个之以所")
+
+
+def grounded(answer: str, question: str, sentences: list[str], share: float) -> bool:
+    """An answer's new facts must come from one evidence sentence.
+
+    New facts are the answer's numbers and Chinese characters that the question
+    lacks; a sentence grounds the answer when it holds every number (the
+    question's too) and at least `share` of those characters. An answer that
+    adds nothing to the question is not grounded.
+    """
+    body = to_search_form(_MARKER.sub("", answer))
+    asked = to_search_form(question)
+    wanted = set(numbers(body)) | set(numbers(asked))
+    chars = {c for c in body if "\u3400" <= c <= "\u9fff"} - set(asked) - _GLUE
+    if not chars and not set(numbers(body)) - set(numbers(asked)):
+        return False
+    for sentence in sentences:
+        form = to_search_form(sentence).replace(",", "")
+        if all(_contains_number(form, n) for n in wanted) and sum(c in form for c in chars) >= share * len(chars):
+            return True
+    return False

@@ -98,6 +98,10 @@ class Config:
     # asked once more with this much wider evidence (sentences, characters), long sentences whole.
     retry_evidence_sentences: int = 6
     retry_evidence_chars: int = 480
+    # ... and without the "say not found" instruction; that answer is kept only if one evidence
+    # sentence holds all its numbers and this share of its new characters (cite.grounded).
+    retry_grounded_share: float = 0.75
+    retry_question_share: float = 0.5  # ... in a sentence that mentions this share of the question's terms
     refuse_below: float = 0.72  # best evidence score under which we refuse without asking the model
 
     def with_overrides(self, **overrides: object) -> "Config":

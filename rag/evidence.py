@@ -58,7 +58,7 @@ def select(question: str, passages: list[Passage], index: VectorIndex, embedder:
                 spelled = pinyin_of(context)
                 lexical = sum(n in spelled for n in names) / len(names)
             else:
-                lexical = sum(len(t) for t in terms if t in context) / max(1, sum(len(t) for t in terms))
+                lexical = term_share(terms, context)
             bonus = config.evidence_number_bonus if wants_number and re.search(r"\d", sentence) else 0.0
             score = float(cosine) + config.evidence_lexical_weight * lexical + bonus
             text = compact(sentence, terms + names, wants_number, config.evidence_clause_chars)
@@ -73,6 +73,11 @@ def select(question: str, passages: list[Passage], index: VectorIndex, embedder:
         chosen.append(evidence)
         used += len(evidence.text)
     return sorted(chosen, key=lambda e: (e.passage, e.start))
+
+
+def term_share(terms: list[str], context: str) -> float:
+    """How much of the question (its terms, weighted by length) a sentence in search form mentions."""
+    return sum(len(t) for t in terms if t in context) / max(1, sum(len(t) for t in terms))
 
 
 def compact(sentence: str, terms: list[str], wants_number: bool, limit: int) -> str:

@@ -163,10 +163,11 @@ class Scripted:
     name = "scripted"
 
     def __init__(self, *replies: str):
-        self.replies, self.prompts, self.closed = list(replies), [], 0
+        self.replies, self.prompts, self.systems, self.closed = list(replies), [], [], 0
 
     def stream(self, messages, max_tokens):
         self.prompts.append(messages[-1]["content"])
+        self.systems.append(messages[0]["content"])
         try:
             yield from self.replies.pop(0)  # one character per piece, like tokens
         finally:
@@ -180,13 +181,20 @@ def scripted(assistant, *replies) -> tuple[Assistant, Scripted]:
 
 
 def test_not_found_opening_is_retried_with_wider_evidence_and_never_shown(assistant):
-    bot, model = scripted(assistant, "資料中沒有提到這個數字。", "共建立了15家疗休养基地[1]。")
+    bot, model = scripted(assistant, "資料中沒有提到這個數字。", "宜昌市在全省建立了15家疗休养基地[1]。")
     items = list(bot.ask_stream("宜昌市在全省建立了多少家療休養基地？"))
     shown, final = "".join(items[:-1]), items[-1]
     assert "沒有" not in shown and "没有" not in shown and "15家" in shown
     assert not final.refused and final.meta["retried"] and "15家" in final.text
     assert len(model.prompts) == 2 and len(model.prompts[1]) > len(model.prompts[0])
     assert model.closed == 2  # the abandoned generation was closed (its lock released)
+    assert "没有提到" in model.systems[0] and "没有提到" not in model.systems[1]  # the retry has no way out
+
+
+def test_retried_answer_not_grounded_in_the_evidence_is_refused(assistant):
+    bot, _ = scripted(assistant, "资料中没有提到。", "宜昌市在全省建立了99家疗休养基地[1]。")
+    items = list(bot.ask_stream("宜昌市在全省建立了多少家疗休养基地？"))
+    assert len(items) == 1 and items[0].refused and items[0].meta["retried"]  # nothing was shown
 
 
 def test_second_not_found_is_a_refusal(assistant):
