@@ -1,0 +1,80 @@
+"""Refusal calibration: does the assistant answer when the articles hold the answer, and
+refuse when they do not, on the same questions?
+
+    .venv/bin/python bench/refusals.py                 # 100 DRCD questions, 1.5B model
+    .venv/bin/python bench/refusals.py -n 50 --set cmrc2018_dev.json
+
+Each sampled question is asked twice over the corpus that bench/answers.py builds
+(same --work folder, so its index is reused): once as is, and once with every
+retrieved passage that holds a gold answer string removed, so the question is about
+a thing the remaining articles do not state while their topic is close. The second
+case is the hard one for a small model: related text is there, the fact is not.
+Results: bench/results/refusals-<set>.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from answers import SHARED, write_corpus  # noqa: E402
+
+from rag import Assistant  # noqa: E402
+from rag.evaluate import normalise  # noqa: E402
+
+
+def golds_of(item: dict) -> list[str]:
+    return [p.replace("\\", "") for p in item["must"][0]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-n", type=int, default=100)
+    parser.add_argument("--set", default="DRCD_dev.json")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "rag-answers-bench")
+    args = parser.parse_args()
+    seeds = args.work / Path(args.set).stem / "seeds"
+    seeds.mkdir(parents=True, exist_ok=True)
+    items = random.Random(1).sample(write_corpus(SHARED / "bench" / args.set, seeds), args.n)
+    bot = Assistant(seeds_dir=seeds, index_dir=seeds.parent / "index")
+    bot.index(progress=True)
+    bot.warm()
+    search = bot.retriever.search
+    rows = []
+    for item in items:
+        golds = golds_of(item)
+        holds = lambda p: any(g in normalise(p.text) for g in golds)  # noqa: E731
+        bot.retriever.search = search
+        with_gold = bot.ask(item["question"])
+        bot.retriever.search = lambda q, k, fusion=None: [p for p in search(q, 3 * k, fusion) if not holds(p)][:k]
+        without = bot.ask(item["question"])
+        rows.append({
+            "question": item["question"],
+            "with_gold": {"answer": with_gold.text, "refused": with_gold.refused, "retried": bool(with_gold.meta.get("retried")),
+                          "correct": not with_gold.refused and any(g in normalise(with_gold.text) for g in golds)},
+            "without_gold": {"answer": without.text, "refused": without.refused, "retried": bool(without.meta.get("retried"))},
+        })
+        print(f"{int(rows[-1]['with_gold']['correct'])} {int(without.refused)} {item['question'][:30]} | "
+              f"{with_gold.text[:40]} | {without.text[:40]}", flush=True)
+    share = lambda xs: round(sum(xs) / len(xs), 3)  # noqa: E731
+    summary = {
+        "set": args.set, "questions": len(rows),
+        "with_gold_correct": share([r["with_gold"]["correct"] for r in rows]),
+        "with_gold_refused": share([r["with_gold"]["refused"] for r in rows]),
+        "without_gold_refused": share([r["without_gold"]["refused"] for r in rows]),
+        "without_gold_answered_after_retry": sum(r["without_gold"]["retried"] and not r["without_gold"]["refused"] for r in rows),
+    }
+    out = ROOT / "bench" / "results" / f"refusals-{Path(args.set).stem}.json"
+    out.write_text(json.dumps({"summary": summary, "items": rows}, ensure_ascii=False, indent=1))
+    print(json.dumps(summary, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
