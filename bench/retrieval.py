@@ -63,11 +63,14 @@ def seeds_dev(config) -> dict:
     return out
 
 
-def load_squad(path: Path) -> tuple[list[Chunk], list[tuple[str, int]]]:
+def load_squad(path: Path, limit: int | None = None) -> tuple[list[Chunk], list[tuple[str, int]]]:
+    """Every paragraph as a document; `limit` keeps the first paragraphs and their questions."""
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
     chunks, questions = [], []
     for article in data:
         for para in article["paragraphs"]:
+            if limit is not None and len(chunks) == limit:
+                return chunks, questions
             i = len(chunks)
             text, title = para["context"], article.get("title", "")
             chunks.append(Chunk(i, path.name, title, text, to_search_form(f"{title}\n{text}"), 0, len(text)))
@@ -75,8 +78,8 @@ def load_squad(path: Path) -> tuple[list[Chunk], list[tuple[str, int]]]:
     return chunks, questions
 
 
-def reading_set(path: Path, embedder, config) -> dict:
-    chunks, questions = load_squad(path)
+def reading_set(path: Path, embedder, config, limit: int | None = None) -> dict:
+    chunks, questions = load_squad(path, limit)
     t0 = time.time()
     vectors = embedder.encode_passages([c.search_text for c in chunks], progress=True)
     embed_s = time.time() - t0
@@ -86,7 +89,9 @@ def reading_set(path: Path, embedder, config) -> dict:
     retriever = Retriever(index, embedder, config)
 
     queries = [to_search_form(q) for q, _ in questions]
+    t0 = time.time()
     qvec = embedder.encode_queries(queries)
+    query_s = time.time() - t0
     n = max(config.candidates, max(KS))
     scores, ids = index.faiss.search(qvec, n)
     hits = {f: {k: 0 for k in KS} for f in FUSIONS}
@@ -109,6 +114,7 @@ def reading_set(path: Path, embedder, config) -> dict:
         "questions": total,
         "recall": {f: {f"@{k}": round(hits[f][k] / total, 4) for k in KS} for f in FUSIONS},
         "embed_docs_per_s": round(len(chunks) / embed_s, 1),
+        "embed_queries_per_s": round(total / query_s, 1),
         "hybrid_query_ms": {"median": round(statistics.median(latencies), 1), "p95": round(float(np.percentile(latencies, 95)), 1)},
     }
 
