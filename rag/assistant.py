@@ -72,7 +72,7 @@ class Assistant:
         """Bring index/ up to date with seeds/ (only new or changed files are embedded)."""
         with self._lock:
             index, report = build(self.config.seeds_dir, self.config.index_dir, self.embedder, self.config, rebuild, progress)
-            for name, problem in report.problems.items():
+            for problem in report.problems.values():
                 log.warning("not indexed: %s", problem)
             if self._retriever is None or report.touched or rebuild:
                 self._retriever = Retriever(index, self.embedder, self.config)
