@@ -30,6 +30,7 @@ from rag.evaluate import Report, grade, normalise  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 SETS = ("DRCD_dev.json", "cmrc2018_dev.json")
+WORK = Path(tempfile.gettempdir()) / "rag-answers-bench"
 
 
 def write_corpus(path: Path, seeds: Path) -> list[dict]:
@@ -46,11 +47,17 @@ def write_corpus(path: Path, seeds: Path) -> list[dict]:
     return items
 
 
-def run(name: str, n: int, config: dict, work: Path) -> dict:
+def prepare(name: str, work: Path, config: dict) -> tuple[Assistant, list[dict]]:
+    """The set as seed files under work/<set>/ with its index beside them, kept between runs."""
     seeds = work / Path(name).stem / "seeds"
     seeds.mkdir(parents=True, exist_ok=True)
-    items = random.Random(0).sample(write_corpus(SHARED / "bench" / name, seeds), n)
-    bot = Assistant(seeds_dir=seeds, index_dir=seeds.parent / "index", **config)
+    items = write_corpus(SHARED / "bench" / name, seeds)
+    return Assistant(seeds_dir=seeds, index_dir=seeds.parent / "index", **config), items
+
+
+def run(name: str, n: int, config: dict, work: Path) -> dict:
+    bot, items = prepare(name, work, config)
+    items = random.Random(0).sample(items, n)
     t0 = time.time()
     built = bot.index(progress=True)  # incremental: a second run reuses the index
     index_s = time.time() - t0
@@ -58,12 +65,12 @@ def run(name: str, n: int, config: dict, work: Path) -> dict:
     report, retries = Report(), 0
     for item in items:
         answer = bot.ask(item["question"])
-        retries += bool(answer.meta.get("retried"))
+        retried = bool(answer.meta.get("retried"))
+        retries += retried
         graded = grade(item, answer)
         report.items.append(graded)
-        retried = "retried " if answer.meta.get("retried") else ""
-        print(f"{'ok ' if graded.correct else 'BAD'} {retried}{graded.question[:40]} -> {graded.answer[:80]}", flush=True)
-    summary = {"set": name, "files": len(list(seeds.iterdir())), "chunks": built.chunks,
+        print(f"{'ok ' if graded.correct else 'BAD'} {'retried ' * retried}{graded.question[:40]} -> {graded.answer[:80]}", flush=True)
+    summary = {"set": name, "files": len(list(bot.config.seeds_dir.iterdir())), "chunks": built.chunks,
                "indexed_now": len(built.added) + len(built.changed), "index_s": round(index_s, 1),
                "retried_with_wider_evidence": retries, **report.summary()}
     del summary["refusal_accuracy"]  # every sampled question is answerable
@@ -78,7 +85,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=200, help="questions per set")
     parser.add_argument("--model", help="answer model (default: the configured one)")
     parser.add_argument("--sets", default=",".join(SETS))
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "rag-answers-bench",
+    parser.add_argument("--work", type=Path, default=WORK,
                         help="seed files and index per set, kept so that a second run skips indexing")
     args = parser.parse_args()
     config = {"llm_model": args.model} if args.model else {}

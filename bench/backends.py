@@ -33,9 +33,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "backends.json")
     args = parser.parse_args()
     results: dict = {"paragraphs_per_set": args.n}
-    embedders = {name: load_embedder(load_config(embed_backend=name)) for name in BACKENDS}
+    configs = {name: load_config(embed_backend=name) for name in BACKENDS}
+    embedders = {name: load_embedder(config) for name, config in configs.items()}
     for name, embedder in embedders.items():
-        results[name] = {s: reading_set(SHARED / "bench" / s, embedder, load_config(embed_backend=name), args.n) for s in SETS}
+        results[name] = {s: reading_set(SHARED / "bench" / s, embedder, configs[name], args.n) for s in SETS}
         print(name, json.dumps(results[name]), flush=True)
 
     sample = [c.search_text for c in load_squad(SHARED / "bench" / SETS[0], 100)[0]]

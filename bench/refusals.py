@@ -17,17 +17,15 @@ import argparse
 import json
 import random
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from answers import SHARED, write_corpus  # noqa: E402
+from answers import WORK, prepare  # noqa: E402
 
-from rag import Assistant  # noqa: E402
-from rag.evaluate import normalise  # noqa: E402
+from rag.evaluate import grade, normalise  # noqa: E402
 
 
 def golds_of(item: dict) -> list[str]:
@@ -38,12 +36,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=100)
     parser.add_argument("--set", default="DRCD_dev.json")
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "rag-answers-bench")
+    parser.add_argument("--work", type=Path, default=WORK)
     args = parser.parse_args()
-    seeds = args.work / Path(args.set).stem / "seeds"
-    seeds.mkdir(parents=True, exist_ok=True)
-    items = random.Random(1).sample(write_corpus(SHARED / "bench" / args.set, seeds), args.n)
-    bot = Assistant(seeds_dir=seeds, index_dir=seeds.parent / "index")
+    bot, items = prepare(args.set, args.work, {})
+    items = random.Random(1).sample(items, args.n)
     bot.index(progress=True)
     bot.warm()
     search = bot.retriever.search
@@ -58,7 +54,7 @@ def main() -> None:
         rows.append({
             "question": item["question"],
             "with_gold": {"answer": with_gold.text, "refused": with_gold.refused, "retried": bool(with_gold.meta.get("retried")),
-                          "correct": not with_gold.refused and any(g in normalise(with_gold.text) for g in golds)},
+                          "correct": grade(item, with_gold).correct},
             "without_gold": {"answer": without.text, "refused": without.refused, "retried": bool(without.meta.get("retried"))},
         })
         print(f"{int(rows[-1]['with_gold']['correct'])} {int(without.refused)} {item['question'][:30]} | "

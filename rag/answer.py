@@ -49,7 +49,8 @@ REFUSALS = {
     "zh-Hant": "文章中沒有找到相關資訊。",
     "en": "Not found in the articles.",
 }
-_MARKER = re.compile(r"[\[【［]\s*\d*\s*[\]】］]?")
+# A citation marker, also one cut short mid-stream ("[1"), which must not hide a not-found opening.
+_ANY_MARKER = re.compile(r"[\[【［]\s*\d*\s*[\]】］]?")
 _TITLE_CHARS = 16  # titles only orient the model; every prompt token costs ~15 ms on two cores
 _ANSWER_IN = {"zh-Hans": "", "zh-Hant": "", "en": "(Answer in English.)"}
 
@@ -206,7 +207,7 @@ def says_not_found(text: str) -> bool:
 
 def opening(text: str) -> str:
     """"not_found", "undecided" (could still become a not-found opening) or "answer"."""
-    form = to_search_form(_MARKER.sub("", text)).strip()
+    form = to_search_form(_ANY_MARKER.sub("", text)).strip()
     if any(form.startswith(o) for o in NOT_FOUND_OPENINGS):
         return "not_found"
     return "undecided" if any(o.startswith(form) for o in NOT_FOUND_OPENINGS) else "answer"

@@ -126,10 +126,11 @@ def grounded(answer: str, question: str, sentences: list[str], share: float) -> 
     """
     body = to_search_form(_MARKER.sub("", answer))
     asked = to_search_form(question)
-    wanted = set(numbers(body)) | set(numbers(asked))
+    said, asked_numbers = set(numbers(body)), set(numbers(asked))
     chars = {c for c in body if "\u3400" <= c <= "\u9fff"} - set(asked) - _GLUE
-    if not chars and not set(numbers(body)) - set(numbers(asked)):
+    if not chars and not said - asked_numbers:
         return False
+    wanted = said | asked_numbers
     for sentence in sentences:
         form = to_search_form(sentence).replace(",", "")
         if all(_contains_number(form, n) for n in wanted) and sum(c in form for c in chars) >= share * len(chars):
