@@ -11,7 +11,6 @@ import argparse
 import html
 import logging
 import os
-import shutil
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -23,6 +22,7 @@ from rag import Assistant  # noqa: E402
 from rag.assistant import QuestionError  # noqa: E402
 from rag.clean import SkippedFileError, UnreadableFileError, decode  # noqa: E402
 from rag.types import Answer  # noqa: E402
+from rag.upload import store_upload  # noqa: E402
 
 log = logging.getLogger("zhiwen.app")
 
@@ -55,11 +55,16 @@ def sources_html(answer: Answer | None, assistant: Assistant) -> str:
     retrieved = answer.meta.get("passages", [])
     blocks = []
     for number, passage in enumerate(answer.citations, 1):
-        spans = [(e.start, e.end) for e in evidence if e.passage < len(retrieved) and retrieved[e.passage].chunk_id == passage.chunk_id]
+        at = passage.text.find(passage.quote) if passage.quote else -1
+        if at >= 0:  # exactly the fragment the answer rests on
+            spans = [(at, at + len(passage.quote))]
+        else:
+            spans = [(e.start, e.end) for e in evidence if e.passage < len(retrieved) and retrieved[e.passage].chunk_id == passage.chunk_id]
+        quoted = f" · quote at {passage.quote_start}–{passage.quote_end}" if passage.quote_start >= 0 else ""
         title, article = assistant.article_text(passage.source, passage.article)
         blocks.append(
             f"<div class='source'><div><b>[{number}] {html.escape(title)}</b></div>"
-            f"<div class='meta'>{html.escape(passage.source)} · characters {passage.start}–{passage.end}</div>"
+            f"<div class='meta'>{html.escape(passage.source)} · characters {passage.start}–{passage.end}{quoted}</div>"
             f"<p>{_highlight(passage.text, spans)}</p>"
             f"<details><summary>Whole article</summary><p>{html.escape(article).replace(chr(10), '<br>')}</p></details></div>"
         )
@@ -77,9 +82,22 @@ def _highlight(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(out).replace("\n", "<br>")
 
 
+def model_choices(assistant: Assistant) -> dict[str, dict]:
+    """The built-in models, led by the configured one (e.g. RAG_LLM_MODEL=/path/to.gguf) if it is none of them."""
+    settings = ("llm_backend", "llm_model", "llm_url")
+    current = {f: getattr(assistant.config, f) for f in settings}
+    for label, choice in MODELS.items():
+        if all(current[f] == value for f, value in choice.items()):
+            return {label: choice, **{k: v for k, v in MODELS.items() if k != label}}
+    name = current["llm_url"] if current["llm_backend"] == "openai" else Path(str(current["llm_model"])).name
+    return {f"Configured: {name}": current, **MODELS}
+
+
 def build(assistant: Assistant) -> gr.Blocks:
+    models = model_choices(assistant)
+
     def respond(message: str, chat: list[dict], model: str, k: float):
-        assistant.configure(**MODELS[model], k=int(k))
+        assistant.configure(**models[model], k=int(k))
         prior = list(chat)
         chat = prior + [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
         try:
@@ -94,29 +112,26 @@ def build(assistant: Assistant) -> gr.Blocks:
             chat[-1]["content"] = f"⚠️ {exc}"
             yield chat, sources_html(None, assistant), message
 
-    def add_articles(files: list[str] | None, progress=gr.Progress(track_tqdm=True)) -> str:
+    def add_articles(files: list[str] | None, replace: bool, progress=gr.Progress(track_tqdm=True)) -> str:
         if not files:
             return "Choose one or more .txt files first."
-        accepted, refused = [], []
+        notes, refused = [], []
         for name in files:
             path = Path(name)
             try:
                 if path.suffix.lower() != ".txt":
                     raise UnreadableFileError(f"{path.name}: only .txt articles can be added")
                 decode(path)
-            except (UnreadableFileError, SkippedFileError) as exc:
+                notes.append(store_upload(path, assistant.config.seeds_dir, replace=replace).note)
+            except (UnreadableFileError, SkippedFileError, OSError) as exc:
                 refused.append(str(exc))
-                continue
-            target = assistant.config.seeds_dir / path.name
-            shutil.copy(path, target)
-            accepted.append(path.name)
-        lines = []
-        if accepted:
+        lines = [f"- {note}" for note in notes]
+        if notes:
             report = assistant.index(progress=True)
-            lines.append(f"Indexed {', '.join(accepted)}: {report.embedded} new chunks, {report.chunks} in total.")
-            lines += [f"Not indexed: {p}" for p in report.problems.values()]
-        lines += [f"Refused: {r}" for r in refused]
-        return "\n\n".join(lines)
+            lines.append(f"Indexed: {report.embedded} new chunks, {report.chunks} in total.")
+            lines += [f"- Not indexed: {p}" for p in report.problems.values()]
+        lines += [f"- Refused: {r}" for r in refused]
+        return "\n".join(lines)
 
     with gr.Blocks(title="zhiwen 知文", analytics_enabled=False) as demo:
         gr.Markdown("## 知文 zhiwen — ask the news archive\nAnswers come only from the articles in the archive, with their sources.")
@@ -133,16 +148,17 @@ def build(assistant: Assistant) -> gr.Blocks:
                 sources = gr.HTML(sources_html(None, assistant), elem_id="sources")
         with gr.Accordion("Settings and articles", open=False):
             with gr.Row():
-                model = gr.Radio(list(MODELS), value=next(iter(MODELS)), label="Answer model")
+                model = gr.Radio(list(models), value=next(iter(models)), label="Answer model")
                 k = gr.Slider(1, 10, value=assistant.config.k, step=1, label="Passages retrieved")
             upload = gr.File(label="Add articles (.txt)", file_count="multiple", file_types=[".txt"])
+            replace = gr.Checkbox(False, label="Replace files that have the same name (otherwise both are kept)")
             add = gr.Button("Add and index")
             status = gr.Markdown()
 
         for trigger in (question.submit, send.click):
             trigger(respond, [question, chatbot, model, k], [chatbot, sources, question], api_name="respond" if trigger == send.click else False)
         clear.click(lambda: ([], sources_html(None, assistant), ""), None, [chatbot, sources, question], api_name=False)
-        add.click(add_articles, upload, status, api_name="add_articles")
+        add.click(add_articles, [upload, replace], status, api_name="add_articles")
     return demo
 
 
@@ -152,10 +168,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--seeds", type=Path, help="folder of .txt articles (default seeds/)")
     parser.add_argument("--index", type=Path, help="index folder (default index/)")
-    parser.add_argument("--model", choices=list(MODELS), default=next(iter(MODELS)))
+    parser.add_argument("--model", choices=list(MODELS), help="answer model (default: the configured one, RAG_* variables included)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    assistant = Assistant(seeds_dir=args.seeds, index_dir=args.index, **MODELS[args.model])
+    assistant = Assistant(seeds_dir=args.seeds, index_dir=args.index, **(MODELS[args.model] if args.model else {}))
     assistant.warm()  # build or open the index and load the models before the first user waits
     demo = build(assistant)
     # One model in memory: questions are answered one at a time, in order.

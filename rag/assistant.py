@@ -1,6 +1,7 @@
 """The one entry point: `Assistant` ties index, retrieval and answers together."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
@@ -9,26 +10,15 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .answer import (
-    INSIST_PROMPT,
-    REFUSALS,
-    SYSTEM_PROMPT,
-    Generator,
-    build_messages,
-    extractive,
-    language_of,
-    leaks_system_prompt,
-    load_generator,
-    opening,
-    says_not_found,
-)
-from .cite import grounded, verify
-from .clean import clean, decode, in_script, to_search_form
+from .answer import REFUSALS, Generator, extractive, language_of, leaks_system_prompt, load_generator
+from .cite import file_span, verify
+from .clean import clean, decode
 from .config import Config, load_config
 from .embed import Embedder, load_embedder
-from .index import BuildReport, IndexMissingError, VectorIndex, build, seeds_changed
-from .evidence import best_score, missing_entities, question_terms, select, term_share
+from .index import BuildReport, CorruptIndexError, IndexMissingError, VectorIndex, build, seeds_changed
+from .evidence import best_score, missing_entities, select
 from .history import standalone_question
+from .reader import Reader, Support
 from .retrieve import Retriever
 from .segment import segment
 from .types import Answer, Article, Passage
@@ -40,6 +30,12 @@ log = logging.getLogger(__name__)
 def _articles(path: Path, mtime_ns: int, size: int) -> list[Article]:
     """Cached per file version: the chat shows whole articles beside every answer."""
     return segment(path.name, clean(decode(path)))
+
+
+@functools.lru_cache(maxsize=16)
+def _file_text(path: Path, mtime_ns: int, size: int) -> str:
+    """A seed file's decoded text, for turning a quote into file offsets."""
+    return decode(path)
 
 
 class QuestionError(ValueError):
@@ -91,6 +87,10 @@ class Assistant:
         except IndexMissingError:
             log.info("no index in %s yet; building it from %s", self.config.index_dir, self.config.seeds_dir)
             self.index()
+            return self._retriever  # type: ignore[return-value]
+        except CorruptIndexError as exc:
+            log.warning("%s; rebuilding it now", exc)
+            self.index(rebuild=True)
             return self._retriever  # type: ignore[return-value]
         index.check_compatible(self.embedder, self.config)
         if seeds_changed(index, self.config.seeds_dir):
@@ -184,74 +184,51 @@ class Assistant:
             raw = extractive(query, evidence)
             meta["ttft"] = time.perf_counter() - started
             yield raw
+            support = None
         else:
-            raw = yield from self._generate(generator, build_messages(query, evidence, passages, lang), lang, meta, started)
-            if raw is None:  # opened with "not found": one more try, shown only if grounded
-                raw = self._insist(generator, query, passages, lang, meta)
-                if raw is not None:
-                    meta["ttft"] = time.perf_counter() - started
-                    yield raw
-            if raw is None or not raw.strip() or says_not_found(raw) or leaks_system_prompt(raw):
-                meta["refusal_reason"] = "model found no answer"
+            widen = functools.partial(select, query, passages, retriever.index, self.embedder, self._retry_config)
+            reading = yield from self._timed(Reader(generator, self.config).read(asked, query, evidence, passages, lang, widen), meta, started)
+            meta.update(retried=reading.retried, rejected=reading.rejected, quote=reading.quote)
+            if reading.answer is None or leaks_system_prompt(reading.answer):
+                meta["refusal_reason"] = "; ".join(reading.rejected) or "model found no answer"
                 yield self._refusal(lang, meta, started)
                 return
-        cited = verify(raw, passages, asked, lang)
+            if reading.retried:  # a retried answer is shown only now, after its checks
+                meta.setdefault("ttft", time.perf_counter() - started)
+                yield reading.answer
+            raw, support = reading.answer, reading.support
+        cited = verify(raw, passages, asked, lang, support.passage if support else None)
         if cited.unsupported:
             meta["refusal_reason"] = f"answer rests on facts found in no passage: {cited.unverified}"
             yield self._refusal(lang, meta, started)
             return
+        citations = [self._with_quote(p, support, passages) for p in cited.citations] if support else cited.citations
         meta["seconds"] = time.perf_counter() - started
-        yield Answer(cited.text, cited.citations, refused=False, unverified=cited.unverified, meta=meta)
+        yield Answer(cited.text, citations, refused=False, unverified=cited.unverified, meta=meta)
 
-    def _generate(self, generator: Generator, messages: list[dict], lang: str, meta: dict, started: float) -> Iterator[str]:
-        """Stream the model's answer; returns its text, or None when it opens with "not found".
-
-        The first tokens are held back only while they could still be the start of a
-        not-found phrase, so a normal answer streams at once and a refusal is never shown.
-        """
-        pieces: list[str] = []
-        held: str | None = ""
-        stream = generator.stream(messages, self.config.max_answer_tokens)
-        try:
-            for piece in stream:
-                piece = in_script(piece, lang)
-                pieces.append(piece)
-                if held is not None:
-                    held += piece
-                    state = opening(held)
-                    if state == "not_found":
-                        return None
-                    if state == "undecided":
-                        continue
-                    piece, held = held, None
-                meta.setdefault("ttft", time.perf_counter() - started)
-                yield piece
-        finally:
-            stream.close()  # releases the model (and its lock) before a retry
-        if held:
+    @staticmethod
+    def _timed(pieces: Iterator[str], meta: dict, started: float):
+        """Pass the reader's pieces on, noting when the first one came; returns the reader's result."""
+        while True:
+            try:
+                piece = next(pieces)
+            except StopIteration as done:
+                return done.value
             meta.setdefault("ttft", time.perf_counter() - started)
-            yield held
-        return "".join(pieces)
+            yield piece
 
-    def _insist(self, generator: Generator, query: str, passages: list[Passage], lang: str, meta: dict) -> str | None:
-        """Ask again with wider evidence and without the way out; keep the answer only if grounded.
-
-        English answers cannot be matched against Chinese sentences character by
-        character, so for them the way out stays and only the evidence widens.
-        """
-        wider = select(query, passages, self.retriever.index, self.embedder, self._retry_config)
-        meta["evidence"], meta["retried"] = wider, True
-        system = SYSTEM_PROMPT if lang == "en" else INSIST_PROMPT
-        stream = generator.stream(build_messages(query, wider, passages, lang, system), self.config.max_answer_tokens)
-        raw = in_script("".join(stream), lang)
-        if says_not_found(raw) or opening(raw) == "not_found":
-            return None
-        if lang == "en":
-            return raw
-        terms = question_terms(query)
-        sentences = [s for s in (passages[e.passage].text[e.start : e.end] for e in wider)
-                     if term_share(terms, to_search_form(s)) >= self.config.retry_question_share]
-        return raw if grounded(raw, query, sentences, self.config.retry_grounded_share) else None
+    def _with_quote(self, passage: Passage, support: Support, passages: list[Passage]) -> Passage:
+        """The cited passage that holds the quote carries the quoted span, in passage and in file offsets."""
+        if passage.chunk_id != passages[support.passage].chunk_id:
+            return passage
+        quote = passage.text[support.start : support.end]
+        path = self.config.seeds_dir / passage.source
+        try:
+            stat = path.stat()
+            start, end = file_span(_file_text(path, stat.st_mtime_ns, stat.st_size), passage, support.start, support.end)
+        except (OSError, ValueError):
+            start, end = -1, -1  # the file changed or went away since it was indexed
+        return dataclasses.replace(passage, quote=quote, quote_start=start, quote_end=end)
 
     @property
     def _retry_config(self) -> Config:

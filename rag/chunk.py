@@ -20,12 +20,22 @@ class _Sentence:
     paragraph: int
 
 
+# A quotation's speaker after its closing quote belongs to it: “……。”熊建军说。 is one sentence.
+_CLOSING_QUOTE = re.compile(r"[”’」』\"']$")
+_ATTRIBUTION = re.compile(
+    r"[^。！？!?；;“”「」『』\n]{0,30}?(说|說|表示|介绍|介紹|指出|称|稱|强调|強調|告诉|告訴|坦言|透露|回忆|回憶|感慨|感叹|感嘆|"
+    r"补充|補充|解释|解釋|谈到|談到|笑道|问道|問道|答道|写道|寫道|认为|認為|提到)[^。！？!?；;“”「」\n]{0,12}?[。！？!?，,：:]"
+)
+
+
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence; line breaks end sentences too."""
     spans = []
     for line in re.finditer(r"[^\n]+", text):
         pos = line.start()
-        for m in list(_SENTENCE_END.finditer(text, line.start(), line.end())) + [None]:
+        ends = [m for m in _SENTENCE_END.finditer(text, line.start(), line.end())
+                if not (_CLOSING_QUOTE.search(m.group()) and _ATTRIBUTION.match(text, m.end(), line.end()))]
+        for m in ends + [None]:
             stop = m.end() if m else line.end()
             if stop > pos and text[pos:stop].strip():
                 spans.append((pos, stop))
@@ -42,16 +52,19 @@ def sentences(article: Article) -> list[_Sentence]:
 
 
 def _split_long(s: _Sentence, limit: int) -> list[_Sentence]:
-    """Break a sentence longer than `limit` at commas, or hard at the limit."""
-    if len(s.text) <= limit:
-        return [s]
-    cut = max(s.text.rfind(c, 0, limit) for c in "，,、：:")
-    cut = cut + 1 if cut > limit // 3 else limit
-    # Offsets inside one sentence are contiguous unless cleaning deleted text;
-    # an approximate split point is fine for the tail's start.
-    head = _Sentence(s.text[:cut], s.start, s.start + cut, s.paragraph)
-    tail = _Sentence(s.text[cut:], s.start + cut, s.end, s.paragraph)
-    return [head, *_split_long(tail, limit)]
+    """Break a sentence longer than `limit` at commas, or hard at the limit.
+
+    Iterative: a file can hold a single line of hundreds of thousands of characters.
+    """
+    pieces: list[_Sentence] = []
+    while len(s.text) > limit:
+        cut = max(s.text.rfind(c, 0, limit) for c in "，,、：:")
+        cut = cut + 1 if cut > limit // 3 else limit
+        # Offsets inside one sentence are contiguous unless cleaning deleted text;
+        # an approximate split point is fine for the tail's start.
+        pieces.append(_Sentence(s.text[:cut], s.start, s.start + cut, s.paragraph))
+        s = _Sentence(s.text[cut:], s.start + cut, s.end, s.paragraph)
+    return [*pieces, s]
 
 
 def chunk_article(article: Article, config: Config, article_number: int = 0, first_id: int = 0) -> list[Chunk]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .clean import to_search_form
+from .clean import blank_pinyin, normalised, to_search_form
 from .entities import unsupported_names
+from .injection import without_instructions
 from .types import Passage
 
 _MARKER = re.compile(r"\s*[\[【［]\s*(?:编号|編號|来源|來源|source)?\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】］]")
@@ -41,8 +42,11 @@ def _contains_number(passage_form: str, number: str) -> bool:
     return re.search(rf"(?<![\d.]){re.escape(number)}(?![\d]|\.\d)", passage_form) is not None
 
 
-def verify(answer: str, passages: list[Passage], question: str, lang: str) -> Cited:
-    forms = [to_search_form(p.text).replace(",", "") for p in passages]
+def verify(answer: str, passages: list[Passage], question: str, lang: str, quoted: int | None = None) -> Cited:
+    """Citations that hold what each sentence says; `quoted` is the passage the reader found the
+    answer's quote in, which replaces the model's own markers (they still have to hold the facts)."""
+    texts = [without_instructions(p.text) for p in passages]  # an instruction in an article supports nothing
+    forms = [to_search_form(t).replace(",", "") for t in texts]
     asked = set(numbers(question))
     asked_form = to_search_form(question)
     used: list[int] = []  # passage indices in order of first citation
@@ -51,8 +55,11 @@ def verify(answer: str, passages: list[Passage], question: str, lang: str) -> Ci
     out: list[str] = []
     # "…基地。[1]" -> "…基地[1]。" so a marker stays with the sentence it follows
     answer = re.sub(rf"([。！？!?])((?:{_MARKER.pattern})+)", r"\2\1", answer)
+    if quoted is not None:
+        answer = _MARKER.sub("", answer)
     for sentence in _SENTENCE.findall(answer):
         cited = [int(n) - 1 for group in _MARKER.findall(sentence) for n in re.split(r"[,，、]", group)]
+        cited = cited or ([quoted] if quoted is not None else [])
         body = _MARKER.sub("", sentence)
         facts = [n for n in numbers(body) if n not in asked]
         known = [f for f in facts if any(_contains_number(form, f) for form in forms)]
@@ -74,7 +81,7 @@ def verify(answer: str, passages: list[Passage], question: str, lang: str) -> Ci
         markers = "".join(f"[{used.index(i) + 1}]" for i in dict.fromkeys(valid))
         out.append(stripped[:end] + markers + stripped[end:])
     text = "".join(out).strip()
-    names = unsupported_names(_MARKER.sub("", answer), question, "\n".join(f"{p.title}\n{p.text}" for p in passages))
+    names = unsupported_names(_MARKER.sub("", answer), question, "\n".join(f"{p.title}\n{t}" for p, t in zip(passages, texts)))
     unverified = list(dict.fromkeys(unverified + names))
     if unverified:
         text += _UNVERIFIED_NOTE[lang].format("、".join(unverified) if lang != "en" else ", ".join(unverified))
@@ -112,16 +119,17 @@ def _closest(sentence: str, passages: list[Passage]) -> list[int]:
     return [best] if best is not None and overlaps[best] >= 0.5 else []
 
 
-# Characters that carry no fact of their own: an answer may add them freely.
-_GLUE = set("的了是在和与及为由于被把将对从也都就而其这那有个之以所")
+# Characters that carry no fact of their own (or, like 没/不, answer a yes-no question): an answer may add them freely.
+_GLUE = set("的了是在和与及为由于被把将对从也都就而其这那有个之以所没不否")
 
 
-def grounded(answer: str, question: str, sentences: list[str], share: float) -> bool:
+def grounded(answer: str, question: str, sentences: list[str], share: float, question_numbers: bool = True) -> bool:
     """An answer's new facts must come from one evidence sentence.
 
     New facts are the answer's numbers and Chinese characters that the question
     lacks; a sentence grounds the answer when it holds every number (the
-    question's too) and at least `share` of those characters. An answer that
+    question's too, unless `question_numbers` is off: the reader checks the
+    question's fit separately) and at least `share` of those characters. An answer that
     adds nothing to the question is not grounded.
     """
     body = to_search_form(_MARKER.sub("", answer))
@@ -130,9 +138,25 @@ def grounded(answer: str, question: str, sentences: list[str], share: float) -> 
     chars = {c for c in body if "\u3400" <= c <= "\u9fff"} - set(asked) - _GLUE
     if not chars and not said - asked_numbers:
         return False
-    wanted = said | asked_numbers
+    wanted = said | asked_numbers if question_numbers else said - asked_numbers
     for sentence in sentences:
         form = to_search_form(sentence).replace(",", "")
         if all(_contains_number(form, n) for n in wanted) and sum(c in form for c in chars) >= share * len(chars):
             return True
     return False
+
+
+def file_span(raw: str, passage: Passage, start: int, end: int) -> tuple[int, int]:
+    """File offsets of `passage.text[start:end]`: cleaning only deleted characters (page breaks,
+    glued pinyin), so the span is found in the passage's stretch of the file, exactly or with those gaps."""
+    quote = passage.text[start:end]
+    window = raw[passage.start : passage.end]
+    at = window.find(quote)
+    if at >= 0:
+        return passage.start + at, passage.start + at + len(quote)
+    form, where = normalised(blank_pinyin(window))
+    target, _ = normalised(quote)
+    at = form.find(target) if target else -1
+    if at < 0:
+        raise ValueError("the quote is not in the file's text for this passage")
+    return passage.start + where[at], passage.start + where[at + len(target) - 1] + 1

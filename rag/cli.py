@@ -66,20 +66,40 @@ def _assistant(args: argparse.Namespace):
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    """On a terminal the answer streams, then is replaced by the checked answer if that differs;
+    piped, only the checked answer is printed. Either way it appears once."""
     from .types import Answer
 
-    answer = None
+    live = sys.stdout.isatty()
+    streamed, answer = "", None
     for item in _assistant(args).ask_stream(args.question):
         if isinstance(item, Answer):
             answer = item
-        else:
+        elif live:
+            streamed += item
             print(item, end="", flush=True)
     assert answer is not None
-    print("\n")
-    print(answer.text)
+    if live and streamed:
+        if streamed.strip() == answer.text.strip():
+            print()
+        else:
+            print("\r" + _erase(streamed), end="")
+    if not (live and streamed.strip() == answer.text.strip()):
+        print(answer.text)
     for n, p in enumerate(answer.citations, 1):
         print(f"  [{n}] {p.source} {p.start}-{p.end}  {p.title}")
     return 0
+
+
+def _erase(text: str) -> str:
+    """ANSI codes that move back over `text` as the terminal wrapped it, and clear to the end."""
+    import shutil
+    import unicodedata
+
+    columns = max(1, shutil.get_terminal_size().columns)
+    width = lambda line: sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)  # noqa: E731
+    rows = sum(max(1, -(-width(line) // columns)) for line in text.split("\n"))
+    return (f"\x1b[{rows - 1}F" if rows > 1 else "") + "\x1b[0J"
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -58,6 +58,8 @@ class Config:
     embed_batch_size: int = 32
     threads: int = 0  # 0 = number of physical cores
 
+    max_file_mb: float = 10.0  # a larger seed file is refused by name (one 20 MB file = ~29k chunks, ~50 min)
+
     # Chunking (characters).
     chunk_min: int = 150
     chunk_max: int = 350
@@ -94,14 +96,14 @@ class Config:
     evidence_lexical_weight: float = 0.3
     evidence_clause_chars: int = 70  # longer sentences are cut down to their relevant clauses
     evidence_number_bonus: float = 0.1  # for "how many / 多少" questions, sentences with numbers
-    # When the model opens with "not found" although evidence passed `refuse_below`, it is
-    # asked once more with this much wider evidence (sentences, characters), long sentences whole.
+    # When the model finds nothing or its answer fails a check, it is asked once more with
+    # this much wider evidence (sentences, characters), long sentences whole.
     retry_evidence_sentences: int = 6
     retry_evidence_chars: int = 480
-    # ... and without the "say not found" instruction; that answer is kept only if one evidence
-    # sentence holds all its numbers and this share of its new characters (cite.grounded).
-    retry_grounded_share: float = 0.75
-    retry_question_share: float = 0.5  # ... in a sentence that mentions this share of the question's terms
+    # The reader (rag/reader.py): tokens the model may spend copying its quote, and the checks on it.
+    max_quote_tokens: int = 80
+    reader_question_share: float = 0.5  # the quote's context must hold this share of the question's terms
+    reader_grounded_share: float = 0.75  # ... and the quoted sentence this share of what the answer adds
     refuse_below: float = 0.72  # best evidence score under which we refuse without asking the model
 
     def with_overrides(self, **overrides: object) -> "Config":

@@ -15,6 +15,7 @@ from .config import Config
 from .entities import absent_entities, english_names, is_pinyin, pinyin_of
 from .embed import Embedder
 from .index import VectorIndex
+from .injection import is_instruction
 from .types import Passage
 
 _QUANTITY = re.compile(r"多少|几|how (many|much)|what (percentage|share|proportion)|比例|面积|数量", re.I)
@@ -51,8 +52,8 @@ def select(question: str, passages: list[Passage], index: VectorIndex, embedder:
         dense = index.sentence_vectors_of(p.chunk_id) @ query
         for (a, b), cosine in zip(chunk.sentences, dense):
             sentence = p.text[a:b].strip()
-            if len(sentence) < 4:
-                continue
+            if len(sentence) < 4 or is_instruction(sentence):
+                continue  # an instruction inside an article is never evidence
             context = to_search_form(f"{p.title}：{sentence}")
             if names:  # English question: its Chinese place names are matched in pinyin
                 spelled = pinyin_of(context)

@@ -33,7 +33,13 @@ from .types import Chunk
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
-REBUILD_HINT = "rebuild it with `rag index --rebuild`"
+_FILES = ("chunks.jsonl", "vectors.npy", "sentence_vectors.npy", "faiss.index")
+_VERIFIED = ".verified"  # written once a generation's checksums matched; later opens check sizes only
+
+
+def repair_hint(index_dir: Path) -> str:
+    """The command that fixes it, naming the user's own index folder."""
+    return f"`rag --index {index_dir} index` rebuilds it from the seeds"
 
 
 class IndexProblem(RuntimeError):
@@ -62,6 +68,8 @@ class Manifest:
     count: int
     faiss: str
     built_at: float = field(default_factory=time.time)
+    problems: dict[str, str] = field(default_factory=dict)  # seed file -> why it holds no chunks
+    checksums: dict[str, list] = field(default_factory=dict)  # index file -> [size, sha256]
 
 
 @dataclass
@@ -124,6 +132,7 @@ class VectorIndex:
         np.save(staging / "vectors.npy", self.vectors)
         np.save(staging / "sentence_vectors.npy", self.sentence_vectors)
         faiss.write_index(self.faiss, str(staging / "faiss.index"))
+        self.manifest.checksums = {name: [(staging / name).stat().st_size, _sha256(staging / name)] for name in _FILES}
         (staging / "manifest.json").write_text(json.dumps(dataclasses.asdict(self.manifest), indent=1, ensure_ascii=False))
         _fsync_dir(staging)
         staging.rename(generation)
@@ -136,36 +145,33 @@ class VectorIndex:
 
     @classmethod
     def load(cls, index_dir: Path) -> "VectorIndex":
+        """Open the current generation; any damage is one `CorruptIndexError` naming the file and the fix."""
         import faiss
 
         pointer = index_dir / "CURRENT"
         if not pointer.exists():
-            raise IndexMissingError(f"no index in {index_dir}; build it with `rag index`")
-        generation = index_dir / pointer.read_text().strip()
-        try:
-            manifest = Manifest(**json.loads((generation / "manifest.json").read_text()))
-            chunks, tokens = [], []
-            with open(generation / "chunks.jsonl", encoding="utf-8") as f:
-                for line in f:
-                    row = json.loads(line)
-                    tokens.append(row.pop("tokens"))
-                    row["sentences"] = tuple(tuple(span) for span in row["sentences"])
-                    chunks.append(Chunk(**row))
-            vectors = np.load(generation / "vectors.npy")
-            sentence_vectors = np.load(generation / "sentence_vectors.npy")
-            faiss_index = faiss.read_index(str(generation / "faiss.index"))
-        except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
-            raise CorruptIndexError(f"the index in {index_dir} is unreadable ({exc}); {REBUILD_HINT}") from exc
+            raise IndexMissingError(f"no index in {index_dir}; build it with `rag --index {index_dir} index`")
+        _remove_staging(index_dir)
+        name = _read(pointer, index_dir, lambda p: p.read_text(encoding="utf-8").strip())
+        generation = index_dir / name
+        if not name.startswith("gen-") or "/" in name or not generation.is_dir():
+            raise CorruptIndexError(f"the index file {pointer} names no index generation ({name[:40]!r}); {repair_hint(index_dir)}")
+        manifest = _read(generation / "manifest.json", index_dir, lambda p: Manifest(**json.loads(p.read_text(encoding="utf-8"))))
         if manifest.format_version != FORMAT_VERSION:
             raise StaleIndexError(
                 f"the index in {index_dir} has format {manifest.format_version}, this version reads "
-                f"{FORMAT_VERSION}; {REBUILD_HINT}"
+                f"{FORMAT_VERSION}; {repair_hint(index_dir)}"
             )
+        _verify(generation, manifest, index_dir)
+        chunks, tokens = _read(generation / "chunks.jsonl", index_dir, _read_chunks)
+        vectors = _read(generation / "vectors.npy", index_dir, np.load)
+        sentence_vectors = _read(generation / "sentence_vectors.npy", index_dir, np.load)
+        faiss_index = _read(generation / "faiss.index", index_dir, lambda p: faiss.read_index(str(p)))
+        if not (len(chunks) == len(tokens) == vectors.shape[0] == faiss_index.ntotal == manifest.count):
+            raise CorruptIndexError(f"the index in {index_dir} is inconsistent (counts differ); {repair_hint(index_dir)}")
         index = cls(manifest, chunks, tokens, vectors, faiss_index, sentence_vectors)
-        if not (len(chunks) == len(tokens) == vectors.shape[0] == faiss_index.ntotal == manifest.count) or (
-            index.sentence_rows[-1] != len(sentence_vectors)
-        ):
-            raise CorruptIndexError(f"the index in {index_dir} is inconsistent (counts differ); {REBUILD_HINT}")
+        if index.sentence_rows[-1] != len(sentence_vectors):
+            raise CorruptIndexError(f"the index in {index_dir} is inconsistent (sentence counts differ); {repair_hint(index_dir)}")
         return index
 
     def check_compatible(self, embedder: Embedder, config: Config) -> None:
@@ -173,10 +179,10 @@ class VectorIndex:
         if m.embed_model != embedder.name or m.dim != embedder.dim:
             raise StaleIndexError(
                 f"the index was built with {m.embed_model} ({m.dim}-d) but the configured model is "
-                f"{embedder.name} ({embedder.dim}-d); {REBUILD_HINT}"
+                f"{embedder.name} ({embedder.dim}-d); {repair_hint(Path(config.index_dir))}"
             )
         if m.chunking != chunking_params(config):
-            raise StaleIndexError(f"the index was built with chunking {m.chunking}, configured {chunking_params(config)}; {REBUILD_HINT}")
+            raise StaleIndexError(f"the index was built with chunking {m.chunking}, configured {chunking_params(config)}; {repair_hint(Path(config.index_dir))}")
 
 
 def make_faiss(vectors: np.ndarray, config: Config):
@@ -209,9 +215,21 @@ def file_hash(path: Path) -> str:
 
 
 def seed_files(seeds_dir: Path) -> dict[str, Path]:
+    """The `.txt` files of the seeds folder; links that lead outside it are not followed."""
+    return _scan(seeds_dir)[0]
+
+
+def _scan(seeds_dir: Path) -> tuple[dict[str, Path], dict[str, str]]:
     if not seeds_dir.is_dir():
         raise FileNotFoundError(f"seeds folder {seeds_dir} does not exist; create it and put .txt articles in it")
-    return {p.name: p for p in sorted(seeds_dir.glob("*.txt")) if p.is_file()}
+    root = seeds_dir.resolve()
+    files, refused = {}, {}
+    for path in sorted(seeds_dir.glob("*.txt")):
+        if path.is_symlink() and not path.resolve().is_relative_to(root):
+            refused[path.name] = f"{path.name}: a link to {path.resolve()}, outside the seeds folder; not followed"
+        elif path.is_file():
+            files[path.name] = path
+    return files, refused
 
 
 def seeds_changed(index: VectorIndex, seeds_dir: Path) -> bool:
@@ -221,7 +239,28 @@ def seeds_changed(index: VectorIndex, seeds_dir: Path) -> bool:
 
 
 def chunk_file(path: Path, config: Config) -> list[Chunk]:
+    size = path.stat().st_size
+    if size > config.max_file_mb * 2**20:
+        raise UnreadableFileError(
+            f"{path.name}: {size / 2**20:.1f} MB is above the {config.max_file_mb:g} MB limit for one file; "
+            "split it, or raise max_file_mb (RAG_MAX_FILE_MB)"
+        )
     return chunk_articles(segment(path.name, clean(decode(path))), config)
+
+
+def _chunk_isolated(path: Path, config: Config) -> tuple[list[Chunk], str]:
+    """A file's chunks, or none and the reason: one bad file never stops the others."""
+    try:
+        return chunk_file(path, config), ""
+    except SkippedFileError as exc:
+        log.warning("%s", exc)
+        return [], str(exc)
+    except (UnreadableFileError, OSError) as exc:
+        log.error("%s", exc)
+        return [], str(exc)
+    except Exception as exc:
+        log.exception("%s: could not be indexed", path.name)
+        return [], f"{path.name}: could not be indexed ({type(exc).__name__}: {exc})"
 
 
 def tokenize(text: str) -> list[str]:
@@ -232,8 +271,18 @@ def tokenize(text: str) -> list[str]:
 @contextmanager
 def write_lock(index_dir: Path) -> Iterator[None]:
     index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with open(index_dir / ".lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            log.warning("waiting for %s, which is writing the index in %s, to finish", holder, index_dir)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"process {os.getpid()} (rag index)")
+        lock.flush()
         try:
             yield
         finally:
@@ -250,28 +299,35 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
         if old is not None:
             for i, c in enumerate(old.chunks):
                 old_by_file.setdefault(c.source, []).append(i)
-        files = seed_files(seeds_dir)
+        files, refused = _scan(seeds_dir)
+        for message in refused.values():
+            log.warning("%s", message)
+        report.problems.update(refused)
         hashes: dict[str, str] = {}
         keep_rows: list[int] = []
         new_chunks: list[Chunk] = []
         for name, path in files.items():
-            digest = file_hash(path)
-            if old is not None and old.manifest.files.get(name) == digest:
+            try:
+                digest = file_hash(path)
+            except OSError as exc:
+                report.problems[name] = f"{name}: cannot be read ({exc.strerror or exc})"
+                log.error("%s", report.problems[name])
+                continue
+            known = old is not None and old.manifest.files.get(name) == digest
+            if known and name not in old.manifest.problems:
                 report.unchanged.append(name)
                 keep_rows.extend(old_by_file.get(name, []))
                 hashes[name] = digest
                 continue
+            chunks, problem = _chunk_isolated(path, config)
+            hashes[name] = digest  # a failed file is tried again at every build; only a new outcome rewrites
+            if problem:
+                report.problems[name] = problem
+            if known and problem == old.manifest.problems.get(name):
+                report.unchanged.append(name)  # failed before, fails the same way: nothing to rewrite
+                continue
             (report.changed if old is not None and name in old.manifest.files else report.added).append(name)
-            try:
-                new_chunks.extend(chunk_file(path, config))
-                hashes[name] = digest
-            except SkippedFileError as exc:
-                log.warning("%s", exc)
-                report.problems[name] = str(exc)
-                hashes[name] = digest  # nothing to index, but not stale either
-            except (UnreadableFileError, OSError) as exc:
-                log.error("%s", exc)
-                report.problems[name] = str(exc)
+            new_chunks.extend(chunks)
         if old is not None:
             report.removed = sorted(set(old.manifest.files) - set(files))
         if old is not None and not report.touched and not rebuild:
@@ -303,6 +359,7 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
             files=hashes,
             count=len(chunks),
             faiss=type(faiss_index).__name__,
+            problems={name: report.problems[name] for name in hashes if name in report.problems},
         )
         sentence_vectors = np.concatenate([empty, *kept_sentences, new_sentence_vectors]).astype(np.float32)
         index = VectorIndex(manifest, chunks, kept_tokens + new_tokens, vectors, faiss_index, sentence_vectors)
@@ -347,3 +404,67 @@ def _prune(index_dir: Path, keep: set[str]) -> None:
     for path in index_dir.glob("gen-*"):
         if path.name not in keep:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _read(path: Path, index_dir: Path, reader):
+    """Run `reader(path)`; whatever goes wrong becomes one line naming the file and the fix."""
+    try:
+        return reader(path)
+    except Exception as exc:
+        raise CorruptIndexError(
+            f"the index file {path} is unreadable ({type(exc).__name__}: {str(exc)[:120]}); {repair_hint(index_dir)}"
+        ) from exc
+
+
+def _read_chunks(path: Path) -> tuple[list[Chunk], list[list[str]]]:
+    chunks, tokens = [], []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            tokens.append(row.pop("tokens"))
+            row["sentences"] = tuple(tuple(span) for span in row["sentences"])
+            chunks.append(Chunk(**row))
+    return chunks, tokens
+
+
+def _verify(generation: Path, manifest: Manifest, index_dir: Path) -> None:
+    """Sizes at every open; sha256 of every file once per generation, then a marker says it was done."""
+    for name, (size, digest) in manifest.checksums.items():
+        path = generation / name
+        actual = path.stat().st_size if path.exists() else -1
+        if actual != size:
+            raise CorruptIndexError(f"the index file {path} has {actual} bytes, {size} were written; {repair_hint(index_dir)}")
+    if not manifest.checksums or (generation / _VERIFIED).exists():
+        return
+    for name, (_, digest) in manifest.checksums.items():
+        if _sha256(generation / name) != digest:
+            raise CorruptIndexError(f"the index file {generation / name} is damaged (checksum differs); {repair_hint(index_dir)}")
+    try:
+        (generation / _VERIFIED).touch()
+    except OSError:
+        pass  # a read-only index is checked again next time
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _remove_staging(index_dir: Path) -> None:
+    """Staging folders a crashed build left behind; only when no writer holds the lock."""
+    if not any(index_dir.glob("*.tmp")):
+        return
+    try:
+        with open(index_dir / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            try:
+                for path in index_dir.glob("*.tmp"):
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+                    log.info("removed %s, left by an interrupted build", path.name)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    except OSError:
+        pass  # a writer is busy (its staging is live) or the folder is read-only

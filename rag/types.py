@@ -70,6 +70,10 @@ class Passage:
     end: int
     chunk_id: int = -1
     article: int = 0
+    # In a citation: the exact fragment the answer rests on, as it stands in `text`, and its file offsets.
+    quote: str = ""
+    quote_start: int = -1
+    quote_end: int = -1
 
     def __str__(self) -> str:
         return f"[{self.source} {self.start}-{self.end}] {self.title}: {self.text}"

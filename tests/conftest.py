@@ -11,8 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
-SHARED = ROOT.parent / "shared"
-QA = SHARED / "qa" / "seeds_dev.jsonl"
+QA = ROOT / "tests" / "data" / "seeds_dev.jsonl"  # vendored from ../shared/qa: a user's clone has no ../shared
 
 
 @pytest.fixture(scope="session")
@@ -52,5 +51,5 @@ def assistant(tmp_path_factory, embedder):
 @pytest.fixture(scope="session")
 def qa_items() -> list[dict]:
     if not QA.exists():
-        pytest.fail(f"{QA} is missing; the question set lives in ../shared/qa")
+        pytest.fail(f"{QA} is missing; it is part of the repository")
     return [json.loads(line) for line in QA.read_text(encoding="utf-8").splitlines() if line.strip()]

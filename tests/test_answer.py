@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from rag import Assistant
-from rag.answer import SYSTEM_PROMPT, ModelUnavailableError, language_of
+from rag.answer import QUOTE_PROMPT, ModelUnavailableError, language_of
 from rag.assistant import QuestionError
 from rag.cite import numbers
 from rag.clean import to_search_form
@@ -117,7 +117,7 @@ def test_prompt_injection_in_an_article_is_ignored(tmp_path, embedder):
     bot._embedder = embedder
     answer = bot.ask("测试市总工会今年为职工发放了多少帮扶金？")
     assert "320" in answer.text
-    assert "已被攻破" not in answer.text and SYSTEM_PROMPT[:12] not in answer.text
+    assert "已被攻破" not in answer.text and QUOTE_PROMPT[:12] not in answer.text
 
 
 def test_missing_or_corrupt_model_names_the_fix(assistant, tmp_path):
@@ -155,55 +155,3 @@ def test_openai_compatible_server_backend(assistant):
         server.wait(10)
     with pytest.raises(ModelUnavailableError, match="unreachable"):
         make(assistant, llm_backend="openai", llm_url=f"http://127.0.0.1:{port}/v1").ask("湖湘劳模工匠馆的展示面积有多大？")
-
-
-class Scripted:
-    """Stands in for the model to drive the streaming logic; records the prompts it was given."""
-
-    name = "scripted"
-
-    def __init__(self, *replies: str):
-        self.replies, self.prompts, self.systems, self.closed = list(replies), [], [], 0
-
-    def stream(self, messages, max_tokens):
-        self.prompts.append(messages[-1]["content"])
-        self.systems.append(messages[0]["content"])
-        try:
-            yield from self.replies.pop(0)  # one character per piece, like tokens
-        finally:
-            self.closed += 1
-
-
-def scripted(assistant, *replies) -> tuple[Assistant, Scripted]:
-    bot = make(assistant)
-    bot._generator, bot._generator_loaded = Scripted(*replies), True
-    return bot, bot._generator
-
-
-def test_not_found_opening_is_retried_with_wider_evidence_and_never_shown(assistant):
-    bot, model = scripted(assistant, "資料中沒有提到這個數字。", "宜昌市在全省建立了15家疗休养基地[1]。")
-    items = list(bot.ask_stream("宜昌市在全省建立了多少家療休養基地？"))
-    shown, final = "".join(items[:-1]), items[-1]
-    assert "沒有" not in shown and "没有" not in shown and "15家" in shown
-    assert not final.refused and final.meta["retried"] and "15家" in final.text
-    assert len(model.prompts) == 2 and len(model.prompts[1]) > len(model.prompts[0])
-    assert model.closed == 2  # the abandoned generation was closed (its lock released)
-    assert "没有提到" in model.systems[0] and "没有提到" not in model.systems[1]  # the retry has no way out
-
-
-def test_retried_answer_not_grounded_in_the_evidence_is_refused(assistant):
-    bot, _ = scripted(assistant, "资料中没有提到。", "宜昌市在全省建立了99家疗休养基地[1]。")
-    items = list(bot.ask_stream("宜昌市在全省建立了多少家疗休养基地？"))
-    assert len(items) == 1 and items[0].refused and items[0].meta["retried"]  # nothing was shown
-
-
-def test_second_not_found_is_a_refusal(assistant):
-    bot, _ = scripted(assistant, "资料中没有提到。", "资料中没有提到[1]。")
-    answer = bot.ask("宜昌市在全省建立了多少家疗休养基地？")
-    assert answer.refused and answer.text == "文章中没有找到相关信息。" and answer.citations == []
-
-
-def test_an_answer_starting_like_a_refusal_streams_unchanged(assistant):
-    bot, model = scripted(assistant, "没有，宜昌市建立的是15家疗休养基地[1]。")
-    answer = bot.ask("宜昌市建立了20家疗休养基地吗？")
-    assert not answer.refused and answer.text.startswith("没有，") and len(model.prompts) == 1

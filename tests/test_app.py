@@ -76,11 +76,25 @@ def test_client_refusal_and_bad_upload(app_url, tmp_path):
     bad.write_bytes(bytes(range(0x80, 0x100)) * 10)
     good = tmp_path / "999_new.txt"
     good.write_text("测试市总工会开展帮扶活动\n\n本报讯 测试市总工会今年为职工发放帮扶金320万元。\n", encoding="utf-8")
-    status = client.predict([handle_file(str(bad)), handle_file(str(good))], api_name="/add_articles")
+    clash = tmp_path / "004_27a72bc7b7d6e54f.txt"  # same name as a seed, other content
+    clash.write_text("同名测试\n\n本报讯 同名文件不应覆盖原文。\n", encoding="utf-8")
+    original = (seeds / clash.name).read_bytes()
+    files = [handle_file(str(bad)), handle_file(str(good)), handle_file(str(clash))]
+    status = client.predict(files, False, api_name="/add_articles")
     assert "Refused: broken.txt" in status and "999_new.txt" in status
     assert (seeds / "999_new.txt").exists() and not (seeds / "broken.txt").exists()
+    assert (seeds / clash.name).read_bytes() == original  # the seed survives the upload
+    assert (seeds / "004_27a72bc7b7d6e54f (2).txt").read_bytes() == clash.read_bytes()
+    assert "004_27a72bc7b7d6e54f (2).txt" in status
+    assert (seeds / "999_new.txt").stat().st_mode & 0o777 == 0o666 & ~_umask()
     chat, sources, _ = client.predict("测试市总工会今年为职工发放了多少帮扶金？", [], "Extractive (no model)", 5, api_name="/respond")
     assert "320" in message_text(chat[-1]["content"]) and "999_new.txt" in sources
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_two_users_at_once_both_get_their_answers(app_url):

@@ -60,3 +60,16 @@ def test_sentences_split_on_chinese_punctuation(seed_files):
     ss = sentences(articles[0])
     assert len(ss) > 10
     assert all(s.text.strip() for s in ss)
+
+
+def test_a_quotation_keeps_its_speaker():
+    from rag.chunk import split_sentences
+
+    text = "“实训基地是专门为学员而建的服务项目。”福州市总工会党组成员熊建军说。新基地下月启用。"
+    spans = [text[a:b] for a, b in split_sentences(text)]
+    assert spans == ["“实训基地是专门为学员而建的服务项目。”福州市总工会党组成员熊建军说。", "新基地下月启用。"]
+    text = "「我們會繼續努力。」他說，「明年再擴大。」工會隨後公布了名單。"
+    spans = [text[a:b] for a, b in split_sentences(text)]
+    assert spans[0] == "「我們會繼續努力。」他說，「明年再擴大。」" and spans[1] == "工會隨後公布了名單。"
+    text = "“今年要办好十件实事。”会议结束后，代表们参观了基地。"
+    assert [text[a:b] for a, b in split_sentences(text)][0] == "“今年要办好十件实事。”"

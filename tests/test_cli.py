@@ -30,3 +30,11 @@ def test_errors_are_one_clear_line_and_nonzero(tmp_path, capsys):
 def test_help_does_not_import_heavy_libraries():
     probe = "import sys, rag.cli; print(any(m in sys.modules for m in ('torch', 'sentence_transformers', 'faiss')))"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_ask_prints_the_answer_once(assistant, capsys):
+    code = main(["--seeds", str(assistant.config.seeds_dir), "--index", str(assistant.config.index_dir),
+                 "ask", "--extractive", "湖湘劳模工匠馆的展示面积有多大？"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.count("1000平方米") == 1 and "000_1d8e9ba56c338e16.txt" in out

@@ -1,0 +1,214 @@
+"""Read the evidence: the model quotes the sentence it relies on, then answers; both are checked.
+
+The contract with the model is two lines:
+
+    原文：<a fragment copied from the evidence>
+    答案：<one sentence that answers, with its [n] marker>
+
+A 1.5B model that first copies the supporting fragment answers questions it
+otherwise calls "not found", and the fragment makes the answer checkable:
+
+1. the quote must be found in a retrieved passage (tolerant of script, width and
+   punctuation); an invented quote is no support;
+2. the quote's context (its sentence, the neighbours, the title) must carry the
+   question: the named places, organisations and people of the question (a
+   follow-up's included) and most of the words the question itself asks about.
+   This is checked *before* any answer text is shown, so an answer borrowed from
+   a neighbouring topic is never streamed;
+3. the answer's new facts (numbers, and the characters it adds to the question)
+   must come from the quoted sentence.
+
+When the model finds nothing, or a check fails, it is asked once more with wider
+evidence and without the "not found" way out; that answer is shown only after
+it passes the same checks. Otherwise the question is refused.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from .answer import INSIST_PROMPT, QUOTE_PROMPT, Generator, build_messages, opening, says_not_found
+from .chunk import split_sentences
+from .cite import grounded, numbers
+from .clean import in_script, normalised, to_search_form
+from .config import Config
+from .entities import chinese_entities
+from .evidence import Evidence, question_terms, term_share
+from .types import Passage
+
+_QUOTE_LABEL = re.compile(r"^\s*[*#>\s]*(原文|原句|引文|quote|source)\s*[:：]\s*", re.I)
+_ANSWER_LABEL = re.compile(r"\n?\s*[*#\s]*(答案|回答|answer)\s*[:：]\s*", re.I)
+_MARKERS = re.compile(r"[\[【［]\s*\d+\s*[\]】］]")
+_COPIED = 0.8  # share of a quote's characters that must match the passage, in order
+_NOTHING = {"", "无", "無", "没有", "沒有", "none", "无。", "無。", "n/a"}
+
+
+@dataclass
+class Support:
+    """Where the quote was found: passage number and span in its text, and the sentence around it."""
+
+    passage: int
+    start: int
+    end: int
+    sentence: str
+    context: str  # the sentence with its neighbours and the article title
+
+
+@dataclass
+class Reading:
+    """What the reader made of the evidence."""
+
+    answer: str | None  # None: nothing the checks accept
+    quote: str = ""
+    support: Support | None = None
+    retried: bool = False
+    rejected: list[str] = field(default_factory=list)  # why earlier attempts were not used
+
+
+def locate(quote: str, passages: list[Passage]) -> Support | None:
+    """Find the quoted fragment in a passage: exactly after normalising, else the passage stretch
+    around its longest common run that matches at least `_COPIED` of it (a model copying a sentence
+    drops or adds a character or two)."""
+    target, _ = normalised(_MARKERS.sub("", quote).replace("…", ""))
+    if len(target) < 2:
+        return None
+    best: tuple[int, int, int, int] | None = None  # (matched, passage, start, end)
+    for number, passage in enumerate(passages):
+        form, where = normalised(passage.text)
+        at = form.find(target)
+        if at >= 0:
+            return _support(passages, number, where[at], where[at + len(target) - 1] + 1)
+        run = difflib.SequenceMatcher(None, target, form, autojunk=False).find_longest_match(0, len(target), 0, len(form))
+        if not run.size:
+            continue
+        lo, hi = max(0, run.b - run.a - 4), min(len(form), run.b + len(target) - run.a + 4)
+        blocks = [b for b in difflib.SequenceMatcher(None, target, form[lo:hi], autojunk=False).get_matching_blocks() if b.size]
+        matched = sum(b.size for b in blocks)
+        if best is None or matched > best[0]:
+            best = (matched, number, where[lo + blocks[0].b], where[lo + blocks[-1].b + blocks[-1].size - 1] + 1)
+    if best is None or best[0] < max(4, _COPIED * len(target)):
+        return None
+    return _support(passages, *best[1:])
+
+
+def _support(passages: list[Passage], number: int, start: int, end: int) -> Support:
+    passage = passages[number]
+    spans = split_sentences(passage.text) or [(0, len(passage.text))]
+    inside = [i for i, (a, b) in enumerate(spans) if a < end and b > start] or [0]
+    first, last = inside[0], inside[-1]
+    sentence = passage.text[spans[first][0] : spans[last][1]]
+    around = passage.text[spans[max(0, first - 1)][0] : spans[min(len(spans) - 1, last + 1)][1]]
+    return Support(number, start, end, sentence, f"{passage.title}\n{around}")
+
+
+def constraint_problem(asked: str, query: str, support: Support, passages: list[Passage], config: Config) -> str:
+    """Why the quoted place does not answer this question, or "" when it does.
+
+    Named things of the question (the follow-up's earlier topic included) must be
+    in the quoted passage; the words the question asks about must mostly be in the
+    quote's context.
+    """
+    passage = passages[support.passage]
+    article = to_search_form(f"{passage.title}\n{passage.text}")
+    missing = [name for name in chinese_entities(query) if name not in article]
+    if missing:
+        return f"the quoted passage does not mention {'、'.join(missing)}"
+    terms = question_terms(asked)
+    if re.search(r"[\u4e00-\u9fff]", asked) and terms:
+        share = term_share(terms, to_search_form(support.context))
+        if share < config.reader_question_share:
+            return f"the quote's context holds {share:.0%} of the question's terms"
+    return ""
+
+
+def facts_problem(answer: str, asked: str, support: Support, lang: str, config: Config) -> str:
+    """Why the answer is not what the quoted sentence says, or "" when it is."""
+    body = _MARKERS.sub("", answer)
+    if lang == "en":  # an English answer shares no characters with the Chinese sentence: check its numbers
+        sentence = to_search_form(support.sentence).replace(",", "")
+        stray = [n for n in numbers(body) if n not in numbers(asked) and n not in sentence]
+        return f"{', '.join(stray)} not in the quoted sentence" if stray else ""
+    if grounded(body, asked, [support.sentence], config.reader_grounded_share, question_numbers=False):
+        return ""
+    return "the answer says more than the quoted sentence"
+
+
+class Reader:
+    """Runs the quote-then-answer contract on one question; yields answer text pieces, returns a Reading."""
+
+    def __init__(self, generator: Generator, config: Config):
+        self.generator = generator
+        self.config = config
+
+    def read(self, asked: str, query: str, evidence: list[Evidence], passages: list[Passage], lang: str,
+             widen: Callable[[], list[Evidence]]) -> Iterator[str]:
+        reading = Reading(None)
+        attempt = yield from self._attempt(asked, query, evidence, passages, lang, stream=True, insist=False)
+        if isinstance(attempt, Reading):
+            return attempt
+        reading.rejected.append(attempt)
+        wider = widen()
+        attempt = yield from self._attempt(asked, query, wider, passages, lang, stream=False, insist=True)
+        if isinstance(attempt, Reading):
+            attempt.retried, attempt.rejected = True, reading.rejected
+            return attempt
+        reading.rejected.append(attempt)
+        reading.retried = True
+        return reading
+
+    def _attempt(self, asked: str, query: str, evidence: list[Evidence], passages: list[Passage], lang: str,
+                 stream: bool, insist: bool) -> Iterator[str]:
+        """One generation: a Reading when every check passes, else the reason (str)."""
+        system = INSIST_PROMPT if insist else QUOTE_PROMPT
+        messages = build_messages(query, evidence, passages, lang, system)
+        pieces = self.generator.stream(messages, self.config.max_answer_tokens + self.config.max_quote_tokens)
+        text, quote, support, held = "", None, None, ""
+        try:
+            for piece in pieces:
+                text += piece
+                if quote is None:
+                    label = _ANSWER_LABEL.search(text)
+                    if not label:
+                        if _QUOTE_LABEL.sub("", text).strip() in _NOTHING and "\n" in text:
+                            return "the model quoted nothing"
+                        continue
+                    quote = _QUOTE_LABEL.sub("", text[: label.start()]).strip()
+                    if quote.strip("。. ") in _NOTHING:
+                        return "the model quoted nothing"
+                    support = locate(quote, passages)
+                    if support is None:
+                        return f"the quote is in no passage: {quote[:40]}"
+                    problem = constraint_problem(asked, query, support, passages, self.config)
+                    if problem:
+                        return problem
+                    text = text[label.end() :]
+                    held = text
+                elif held is not None:
+                    held += piece
+                if held is None:
+                    if stream:
+                        yield in_script(piece, lang)
+                    continue
+                state = opening(held)
+                if state == "not_found":
+                    return "the model found no answer"
+                if state == "answer":
+                    if stream:
+                        yield in_script(held, lang)
+                    held = None
+        finally:
+            pieces.close()  # releases the model before a retry
+        if quote is None:
+            rest = _QUOTE_LABEL.sub("", text).strip().strip("。. ")
+            return "the model quoted nothing" if rest in _NOTHING or says_not_found(rest) else "the model did not follow the quote-then-answer form"
+        answer = in_script(text.strip(), lang)
+        if held is not None and stream and answer:
+            yield answer
+        if not answer or says_not_found(answer):
+            return "the model found no answer"
+        problem = facts_problem(answer, asked, support, lang, self.config)
+        if problem:
+            return problem
+        return Reading(answer, quote, support)
