@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/answers.py                       # 200 DRCD + 200 CMRC, 1.5B model
     .venv/bin/python bench/answers.py -n 50 --model qwen2.5-coder-0.5b
+    .venv/bin/python bench/answers.py --sets DRCD_test.json --paragraphs 120 -n 60   # a quick tuning run
 
 Every paragraph of a set becomes one seed file (its article title as the
 headline) under --work, all of them are indexed with `rag index`'s code path
@@ -33,11 +34,11 @@ SETS = ("DRCD_dev.json", "cmrc2018_dev.json")
 WORK = Path(tempfile.gettempdir()) / "rag-answers-bench"
 
 
-def write_corpus(path: Path, seeds: Path) -> list[dict]:
-    """One seed file per paragraph; returns every question in the rag eval format."""
+def write_corpus(path: Path, seeds: Path, limit: int = 0) -> list[dict]:
+    """One seed file per paragraph (the first `limit` only, if set); returns every question in the rag eval format."""
     items = []
-    paragraphs = ((a.get("title", ""), p) for a in json.loads(path.read_text(encoding="utf-8"))["data"] for p in a["paragraphs"])
-    for number, (title, para) in enumerate(paragraphs):
+    paragraphs = [(a.get("title", ""), p) for a in json.loads(path.read_text(encoding="utf-8"))["data"] for p in a["paragraphs"]]
+    for number, (title, para) in enumerate(paragraphs[:limit] if limit else paragraphs):
         name = f"{path.stem}_{number:04d}.txt"
         (seeds / name).write_text(f"{title}\n\n{para['context']}\n", encoding="utf-8")
         for qa in para["qas"]:
@@ -47,17 +48,17 @@ def write_corpus(path: Path, seeds: Path) -> list[dict]:
     return items
 
 
-def prepare(name: str, work: Path, config: dict) -> tuple[Assistant, list[dict]]:
+def prepare(name: str, work: Path, config: dict, limit: int = 0) -> tuple[Assistant, list[dict]]:
     """The set as seed files under work/<set>/ with its index beside them, kept between runs."""
-    seeds = work / Path(name).stem / "seeds"
+    seeds = work / (Path(name).stem + (f"-{limit}" if limit else "")) / "seeds"
     seeds.mkdir(parents=True, exist_ok=True)
-    items = write_corpus(SHARED / "bench" / name, seeds)
+    items = write_corpus(SHARED / "bench" / name, seeds, limit)
     return Assistant(seeds_dir=seeds, index_dir=seeds.parent / "index", **config), items
 
 
-def run(name: str, n: int, config: dict, work: Path) -> dict:
-    bot, items = prepare(name, work, config)
-    items = random.Random(0).sample(items, n)
+def run(name: str, n: int, config: dict, work: Path, limit: int = 0) -> dict:
+    bot, items = prepare(name, work, config, limit)
+    items = random.Random(0).sample(items, min(n, len(items)))
     t0 = time.time()
     built = bot.index(progress=True)  # incremental: a second run reuses the index
     index_s = time.time() - t0
@@ -65,16 +66,17 @@ def run(name: str, n: int, config: dict, work: Path) -> dict:
     report, retries = Report(), 0
     for item in items:
         answer = bot.ask(item["question"])
-        retried = bool(answer.meta.get("retried"))
+        retried = bool(answer.meta.get("retried")) and not answer.refused
         retries += retried
         graded = grade(item, answer)
         report.items.append(graded)
-        print(f"{'ok ' if graded.correct else 'BAD'} {'retried ' * retried}{graded.question[:40]} -> {graded.answer[:80]}", flush=True)
+        why = f"  ({answer.meta.get('refusal_reason', '')[:60]})" if answer.refused else ""
+        print(f"{'ok ' if graded.correct else 'BAD'} {'retried ' * retried}{graded.question[:40]} -> {graded.answer[:80]}{why}", flush=True)
     summary = {"set": name, "files": len(list(bot.config.seeds_dir.iterdir())), "chunks": built.chunks,
                "indexed_now": len(built.added) + len(built.changed), "index_s": round(index_s, 1),
-               "retried_with_wider_evidence": retries, **report.summary()}
+               "answered_after_retry": retries, **report.summary()}
     del summary["refusal_accuracy"]  # every sampled question is answerable
-    out = ROOT / "bench" / "results" / f"answers-{Path(name).stem}.json"
+    out = ROOT / "bench" / "results" / f"answers-{Path(name).stem}{f'-{limit}' if limit else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"summary": summary, "items": [g.__dict__ for g in report.items]}, ensure_ascii=False, indent=1))
     return summary
@@ -85,12 +87,13 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=200, help="questions per set")
     parser.add_argument("--model", help="answer model (default: the configured one)")
     parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--paragraphs", type=int, default=0, help="only the first N paragraphs of each set (quick tuning runs)")
     parser.add_argument("--work", type=Path, default=WORK,
                         help="seed files and index per set, kept so that a second run skips indexing")
     args = parser.parse_args()
     config = {"llm_model": args.model} if args.model else {}
     for name in args.sets.split(","):
-        print(json.dumps(run(name, args.n, config, args.work), ensure_ascii=False), flush=True)
+        print(json.dumps(run(name, args.n, config, args.work, args.paragraphs), ensure_ascii=False), flush=True)
 
 
 if __name__ == "__main__":

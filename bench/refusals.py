@@ -37,8 +37,9 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=100)
     parser.add_argument("--set", default="DRCD_dev.json")
     parser.add_argument("--work", type=Path, default=WORK)
+    parser.add_argument("--paragraphs", type=int, default=0, help="only the first N paragraphs of the set")
     args = parser.parse_args()
-    bot, items = prepare(args.set, args.work, {})
+    bot, items = prepare(args.set, args.work, {}, args.paragraphs)
     items = random.Random(1).sample(items, args.n)
     bot.index(progress=True)
     bot.warm()
@@ -54,8 +55,10 @@ def main() -> None:
         rows.append({
             "question": item["question"],
             "with_gold": {"answer": with_gold.text, "refused": with_gold.refused, "retried": bool(with_gold.meta.get("retried")),
-                          "correct": grade(item, with_gold).correct},
-            "without_gold": {"answer": without.text, "refused": without.refused, "retried": bool(without.meta.get("retried"))},
+                          "correct": grade(item, with_gold).correct, "question_share": with_gold.meta.get("question_share"),
+                          "why": with_gold.meta.get("refusal_reason", "")},
+            "without_gold": {"answer": without.text, "refused": without.refused, "retried": bool(without.meta.get("retried")),
+                             "question_share": without.meta.get("question_share"), "why": without.meta.get("refusal_reason", "")},
         })
         print(f"{int(rows[-1]['with_gold']['correct'])} {int(without.refused)} {item['question'][:30]} | "
               f"{with_gold.text[:40]} | {without.text[:40]}", flush=True)
@@ -65,9 +68,11 @@ def main() -> None:
         "with_gold_correct": share([r["with_gold"]["correct"] for r in rows]),
         "with_gold_refused": share([r["with_gold"]["refused"] for r in rows]),
         "without_gold_refused": share([r["without_gold"]["refused"] for r in rows]),
+        "without_gold_wrong": share([not r["without_gold"]["refused"] for r in rows]),
         "without_gold_answered_after_retry": sum(r["without_gold"]["retried"] and not r["without_gold"]["refused"] for r in rows),
     }
-    out = ROOT / "bench" / "results" / f"refusals-{Path(args.set).stem}.json"
+    out = ROOT / "bench" / "results" / f"refusals-{Path(args.set).stem}{f'-{args.paragraphs}' if args.paragraphs else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"summary": summary, "items": rows}, ensure_ascii=False, indent=1))
     print(json.dumps(summary, ensure_ascii=False))
 

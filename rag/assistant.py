@@ -18,6 +18,7 @@ from .embed import Embedder, load_embedder
 from .index import BuildReport, CorruptIndexError, IndexMissingError, VectorIndex, build, seeds_changed
 from .evidence import best_score, missing_entities, select
 from .history import standalone_question
+from .parts import combine, split_question
 from .reader import Reader, Support
 from .retrieve import Retriever
 from .segment import segment
@@ -164,11 +165,30 @@ class Assistant:
         return answer
 
     def ask_stream(self, question: str, history: Sequence | None = None) -> Iterator[str | Answer]:
-        """Yield text pieces as they are generated, then the final `Answer`."""
+        """Yield text pieces as they are generated, then the final `Answer`.
+
+        A multi-part question (济南和淄博分别…) is answered part by part, each with its own
+        evidence and checks, and the parts are joined into one answer.
+        """
         started = time.perf_counter()
         asked = self.check_question(question)
         lang = language_of(asked)
-        query = standalone_question(asked, history)
+        parts = split_question(asked)
+        if len(parts) == 1:
+            yield from self._answer(asked, standalone_question(asked, history), lang, started)
+            return
+        answers = []
+        for number, part in enumerate(parts):
+            yield ("\n" if number else "") + f"{part.subject}："
+            for item in self._answer(part.question, standalone_question(part.question, history), lang, started):
+                if isinstance(item, Answer):
+                    answers.append(item)
+                else:
+                    yield item
+        yield combine(parts, answers, lang, time.perf_counter() - started)
+
+    def _answer(self, asked: str, query: str, lang: str, started: float) -> Iterator[str | Answer]:
+        """One question through retrieval, evidence, the reader and the citation check."""
         retriever = self.retriever
         with self._lock:
             passages = retriever.search(query, self.config.k)
@@ -197,6 +217,7 @@ class Assistant:
                 meta.setdefault("ttft", time.perf_counter() - started)
                 yield reading.answer
             raw, support = reading.answer, reading.support
+            meta["question_share"] = support.question_share
         cited = verify(raw, passages, asked, lang, support.passage if support else None)
         if cited.unsupported:
             meta["refusal_reason"] = f"answer rests on facts found in no passage: {cited.unverified}"

@@ -38,7 +38,7 @@ def numbers(text: str) -> list[str]:
     return [re.sub(r"[,，](?=\d{3}\b)", "", n).rstrip(".,，") for n in _NUMBER.findall(to_search_form(text))]
 
 
-def _contains_number(passage_form: str, number: str) -> bool:
+def contains_number(passage_form: str, number: str) -> bool:
     return re.search(rf"(?<![\d.]){re.escape(number)}(?![\d]|\.\d)", passage_form) is not None
 
 
@@ -62,11 +62,11 @@ def verify(answer: str, passages: list[Passage], question: str, lang: str, quote
         cited = cited or ([quoted] if quoted is not None else [])
         body = _MARKER.sub("", sentence)
         facts = [n for n in numbers(body) if n not in asked]
-        known = [f for f in facts if any(_contains_number(form, f) for form in forms)]
+        known = [f for f in facts if any(contains_number(form, f) for form in forms)]
         unverified += [f for f in facts if f not in known]
         verified += len(known)
-        holders = [i for i, form in enumerate(forms) if known and all(_contains_number(form, f) for f in known)] or list(
-            dict.fromkeys(next(i for i, form in enumerate(forms) if _contains_number(form, f)) for f in known)
+        holders = [i for i, form in enumerate(forms) if known and all(contains_number(form, f) for f in known)] or list(
+            dict.fromkeys(next(i for i, form in enumerate(forms) if contains_number(form, f)) for f in known)
         )
         valid = [i for i in cited if 0 <= i < len(passages) and (not known or i in holders)]
         if not known:
@@ -94,17 +94,17 @@ def _best_supported(cited: list[int], body: str, question: str, forms: list[str]
     Without numbers to check, a marker pointing at a passage that holds fewer of
     the sentence's new character bigrams than another passage is moved there.
     """
-    new = _bigrams(to_search_form(body)) - _bigrams(question)
+    new = han_bigrams(to_search_form(body)) - han_bigrams(question)
     if not cited or not new:
         return cited
-    support = [len(new & _bigrams(form)) for form in forms]
+    support = [len(new & han_bigrams(form)) for form in forms]
     best = max(support)
     if best == 0 or any(support[i] == best for i in cited):
         return [i for i in cited if support[i] == best]
     return [support.index(best)]
 
 
-def _bigrams(text: str) -> set[str]:
+def han_bigrams(text: str) -> set[str]:
     han = re.sub(r"[^\u3400-\u9fff]+", " ", text)
     return {a + b for word in han.split() for a, b in zip(word, word[1:])}
 
@@ -120,31 +120,7 @@ def _closest(sentence: str, passages: list[Passage]) -> list[int]:
 
 
 # Characters that carry no fact of their own (or, like 没/不, answer a yes-no question): an answer may add them freely.
-_GLUE = set("的了是在和与及为由于被把将对从也都就而其这那有个之以所没不否")
-
-
-def grounded(answer: str, question: str, sentences: list[str], share: float, question_numbers: bool = True) -> bool:
-    """An answer's new facts must come from one evidence sentence.
-
-    New facts are the answer's numbers and Chinese characters that the question
-    lacks; a sentence grounds the answer when it holds every number (the
-    question's too, unless `question_numbers` is off: the reader checks the
-    question's fit separately) and at least `share` of those characters. An answer that
-    adds nothing to the question is not grounded.
-    """
-    body = to_search_form(_MARKER.sub("", answer))
-    asked = to_search_form(question)
-    said, asked_numbers = set(numbers(body)), set(numbers(asked))
-    chars = {c for c in body if "\u3400" <= c <= "\u9fff"} - set(asked) - _GLUE
-    if not chars and not said - asked_numbers:
-        return False
-    wanted = said | asked_numbers if question_numbers else said - asked_numbers
-    for sentence in sentences:
-        form = to_search_form(sentence).replace(",", "")
-        if all(_contains_number(form, n) for n in wanted) and sum(c in form for c in chars) >= share * len(chars):
-            return True
-    return False
-
+GLUE = set("的了是在和与及为由于被把将对从也都就而其这那有个之以所没不否")
 
 def file_span(raw: str, passage: Passage, start: int, end: int) -> tuple[int, int]:
     """File offsets of `passage.text[start:end]`: cleaning only deleted characters (page breaks,

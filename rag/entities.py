@@ -12,7 +12,12 @@ from functools import lru_cache
 
 from .clean import jieba, to_search_form
 
-_NAMED_TAGS = ("ns", "nt", "nr", "nz")
+# Words that say nothing about *which* fact is asked for.
+QUESTION_WORDS = frozenset(
+    "多少 几 哪 哪些 哪个 哪里 哪一 哪一种 哪一个 哪一年 哪位 哪种 哪儿 什么 什么样 什么时候 时候 东西 怎么 怎样 如何 为什么 为何 何时 何地 谁 是谁 "
+    "多久 多高 多大 多长 多远 第几 是否 吗 呢 了 的 是 在 有 和 与 及 为 对 将 把 被 从 于 个 家 名 项 年 一位 一种 一个".split()
+)
+_NAMED_TAGS = ("ns", "nt", "nr")  # not nz: jieba tags phrases such as 和平统一 with it
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b")
 
 
@@ -21,7 +26,8 @@ def chinese_entities(text: str) -> list[str]:
 
     jieba()
     form = to_search_form(text)
-    return list(dict.fromkeys(w.word for w in posseg.cut(form) if w.flag.startswith(_NAMED_TAGS) and len(w.word) >= 2))
+    return list(dict.fromkeys(w.word for w in posseg.cut(form)
+                              if w.flag.startswith(_NAMED_TAGS) and len(w.word) >= 2 and w.word not in QUESTION_WORDS))
 
 
 def english_names(text: str) -> list[str]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .clean import jieba, to_search_form
 from .config import Config
+from .entities import QUESTION_WORDS as _QUESTION_WORDS
 from .entities import absent_entities, english_names, is_pinyin, pinyin_of
 from .embed import Embedder
 from .index import VectorIndex
@@ -19,8 +20,6 @@ from .injection import is_instruction
 from .types import Passage
 
 _QUANTITY = re.compile(r"多少|几|how (many|much)|what (percentage|share|proportion)|比例|面积|数量", re.I)
-# Words that say nothing about *which* fact is asked for.
-_QUESTION_WORDS = set("多少 几 哪 哪些 哪个 哪里 什么 怎么 如何 为什么 是否 吗 呢 了 的 是 在 有 和 与 及 为 对 将 把 被 从 于 个 家 名 项 年".split())
 
 
 @dataclass

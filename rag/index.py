@@ -224,9 +224,15 @@ def _scan(seeds_dir: Path) -> tuple[dict[str, Path], dict[str, str]]:
         raise FileNotFoundError(f"seeds folder {seeds_dir} does not exist; create it and put .txt articles in it")
     root = seeds_dir.resolve()
     files, refused = {}, {}
-    for path in sorted(seeds_dir.glob("*.txt")):
+    for path in sorted(seeds_dir.iterdir()):
+        if path.name.startswith("."):
+            continue  # hidden files, our own upload partials
         if path.is_symlink() and not path.resolve().is_relative_to(root):
             refused[path.name] = f"{path.name}: a link to {path.resolve()}, outside the seeds folder; not followed"
+        elif path.is_dir():
+            refused[path.name] = f"{path.name}/: subfolders are not read; move its .txt files into {seeds_dir}"
+        elif path.suffix.lower() != ".txt":
+            refused[path.name] = f"{path.name}: only .txt files are read; save it as UTF-8 text"
         elif path.is_file():
             files[path.name] = path
     return files, refused

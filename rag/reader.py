@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from .answer import INSIST_PROMPT, QUOTE_PROMPT, Generator, build_messages, opening, says_not_found
 from .chunk import split_sentences
-from .cite import grounded, numbers
+from .cite import GLUE, contains_number, han_bigrams, numbers
 from .clean import in_script, normalised, to_search_form
 from .config import Config
 from .entities import chinese_entities
@@ -53,7 +53,9 @@ class Support:
     start: int
     end: int
     sentence: str
-    context: str  # the sentence with its neighbours and the article title
+    around: str  # the sentence with its neighbours
+    context: str  # ... and the article title
+    question_share: float = 1.0  # of the question's terms the articles use, the share near the quote
 
 
 @dataclass
@@ -83,7 +85,8 @@ def locate(quote: str, passages: list[Passage]) -> Support | None:
         run = difflib.SequenceMatcher(None, target, form, autojunk=False).find_longest_match(0, len(target), 0, len(form))
         if not run.size:
             continue
-        lo, hi = max(0, run.b - run.a - 4), min(len(form), run.b + len(target) - run.a + 4)
+        # the copy may skip words the evidence showed as "…": look a quote's length either side
+        lo, hi = max(0, run.b - run.a - len(target)), min(len(form), run.b + 2 * len(target) - run.a)
         blocks = [b for b in difflib.SequenceMatcher(None, target, form[lo:hi], autojunk=False).get_matching_blocks() if b.size]
         matched = sum(b.size for b in blocks)
         if best is None or matched > best[0]:
@@ -100,7 +103,7 @@ def _support(passages: list[Passage], number: int, start: int, end: int) -> Supp
     first, last = inside[0], inside[-1]
     sentence = passage.text[spans[first][0] : spans[last][1]]
     around = passage.text[spans[max(0, first - 1)][0] : spans[min(len(spans) - 1, last + 1)][1]]
-    return Support(number, start, end, sentence, f"{passage.title}\n{around}")
+    return Support(number, start, end, sentence, around, f"{passage.title}\n{around}")
 
 
 def constraint_problem(asked: str, query: str, support: Support, passages: list[Passage], config: Config) -> str:
@@ -115,24 +118,43 @@ def constraint_problem(asked: str, query: str, support: Support, passages: list[
     missing = [name for name in chinese_entities(query) if name not in article]
     if missing:
         return f"the quoted passage does not mention {'、'.join(missing)}"
-    terms = question_terms(asked)
+    # Of the question's words that the retrieved articles use at all (a paraphrase the archive
+    # never uses says nothing), most must be near the quote.
+    archive = to_search_form("\n".join(f"{p.title}\n{p.text}" for p in passages))
+    terms = [t for t in question_terms(asked) if t in archive]
     if re.search(r"[\u4e00-\u9fff]", asked) and terms:
-        share = term_share(terms, to_search_form(support.context))
+        share = support.question_share = term_share(terms, to_search_form(support.context))
         if share < config.reader_question_share:
-            return f"the quote's context holds {share:.0%} of the question's terms"
+            return f"the quote's context holds {share:.0%} of the question's terms the articles use"
     return ""
 
 
 def facts_problem(answer: str, asked: str, support: Support, lang: str, config: Config) -> str:
-    """Why the answer is not what the quoted sentence says, or "" when it is."""
+    """Why the answer is not what the quoted sentence (with its neighbours) says, or "" when it is.
+
+    Its numbers must be there, and most of what it adds to the question: the new
+    characters, or, when it only rearranges the question's characters (越南 → 南越),
+    the new character pairs. An answer that adds nothing does not answer.
+    """
     body = _MARKERS.sub("", answer)
-    if lang == "en":  # an English answer shares no characters with the Chinese sentence: check its numbers
-        sentence = to_search_form(support.sentence).replace(",", "")
-        stray = [n for n in numbers(body) if n not in numbers(asked) and n not in sentence]
-        return f"{', '.join(stray)} not in the quoted sentence" if stray else ""
-    if grounded(body, asked, [support.sentence], config.reader_grounded_share, question_numbers=False):
+    source = to_search_form(support.around).replace(",", "")
+    stray = [n for n in numbers(body) if n not in numbers(asked) and not contains_number(source, n)]
+    if stray:
+        return f"{', '.join(stray)} not in the quoted sentence"
+    if lang == "en":  # an English answer shares no characters with the Chinese sentence: its numbers are the check
         return ""
-    return "the answer says more than the quoted sentence"
+    form, question = to_search_form(body), to_search_form(asked)
+    chars = {c for c in form if "\u3400" <= c <= "\u9fff"} - set(question) - GLUE
+    pairs = {p for p in han_bigrams(form) - han_bigrams(question) if not set(p) & GLUE}
+    if chars:
+        share = sum(c in source for c in chars) / len(chars)
+    elif set(numbers(body)) - set(numbers(asked)):
+        return ""  # its new facts are numbers, and they are in the sentence
+    elif pairs:
+        share = sum(p in source for p in pairs) / len(pairs)
+    else:
+        return "the answer adds nothing to the question"
+    return "" if share >= config.reader_grounded_share else f"the answer says more than the quoted sentence ({share:.0%})"
 
 
 class Reader:
@@ -202,7 +224,9 @@ class Reader:
             pieces.close()  # releases the model before a retry
         if quote is None:
             rest = _QUOTE_LABEL.sub("", text).strip().strip("。. ")
-            return "the model quoted nothing" if rest in _NOTHING or says_not_found(rest) else "the model did not follow the quote-then-answer form"
+            if rest in _NOTHING or says_not_found(rest):
+                return "the model quoted nothing"
+            return f"the model did not follow the quote-then-answer form: {text.strip()[:60]}"
         answer = in_script(text.strip(), lang)
         if held is not None and stream and answer:
             yield answer

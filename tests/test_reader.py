@@ -7,7 +7,8 @@ import pytest
 
 from rag import Assistant
 from rag.clean import decode, normalised
-from rag.reader import locate
+from rag.config import Config
+from rag.reader import Support, facts_problem, locate
 from rag.types import Answer, Passage
 
 
@@ -54,6 +55,24 @@ def test_a_quote_is_found_across_script_width_and_punctuation():
     assert support is not None and passage.text[support.start : support.end].startswith("當天，1810")
     assert support.sentence == "當天，1810名貨車司機、3941名快遞員加入工會組織。"
     assert locate("4000名快递员参加了培训活动并获得证书", [passage]) is None  # not in any passage
+
+
+def _support(sentence: str) -> Support:
+    return Support(0, 0, len(sentence), sentence, sentence, f"标题\n{sentence}")
+
+
+def test_an_answers_facts_must_come_from_the_quoted_sentence():
+    quoted = _support("在1957年有307座高级技术学校、46所高校和5个学院。")
+    question = "在什么时候东德有46所高校？"
+    assert facts_problem("东德在1957年有46所高校[1]。", question, quoted, "zh-Hans", Config()) == ""
+    assert "1988" in facts_problem("在1988年，东德有46所高校[1]。", question, quoted, "zh-Hans", Config())
+    diva = _support("梅艳芳，香港出生，香港歌影坛巨星，人称「乐坛大姐大」和「舞台女王」。")
+    assert facts_problem("「舞台女王」指的是梅艳芳[1]。", "「舞台女王」指的是谁?", diva, "zh-Hans", Config()) == ""
+    assert facts_problem("梅艳芳的丈夫是李嘉诚[1]。", "梅艳芳的丈夫是谁？", diva, "zh-Hans", Config())  # a name from nowhere
+    assert facts_problem("梅艳芳是「舞台女王」。", "梅艳芳是「舞台女王」吗？", diva, "zh-Hans", Config())  # adds nothing
+    # rearranging the question's own characters into the sentence's words is an answer
+    rice = _support("越南是介于亚热带和热带的国家，南越地区还可以一年三获。")
+    assert facts_problem("南越地区[1]", "越南的哪一地区种植稻米可以一年三次？", rice, "zh-Hans", Config()) == ""
 
 
 # ---- the contract, driven by a scripted model -------------------------------------------

@@ -1,0 +1,86 @@
+"""Split a multi-part question into its parts: 济南和淄博分别建有多少家驿站？ asks two things.
+
+Every part gets its own evidence and its own checked answer, so one part is never
+filled with a number that belongs to the other (or to nothing). Only coordinated
+noun phrases with a distributive word (分别, 各, 各自) are split: "A和B一共有多少"
+asks one thing.
+"""
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from .answer import REFUSALS
+from .clean import in_script, jieba
+from .types import Answer
+
+_DISTRIBUTIVE = ("分别", "各自", "各")
+_CONJUNCTIONS = {"和", "与", "及", "以及", "、", "跟", "同", ",", "，"}
+_NOMINAL = ("n", "j", "eng", "m")  # jieba tags of nouns, names, abbreviations, latin words, numerals
+
+
+class Part(NamedTuple):
+    subject: str  # 济南
+    question: str  # 济南建有多少家驿站？
+
+
+def split_question(question: str) -> list[Part]:
+    """The parts of a question that asks the same thing of several subjects, else the question whole."""
+    whole = [Part("", question)]
+    if not re.search(r"[\u4e00-\u9fff]", question) or not any(cue in question for cue in _DISTRIBUTIVE):
+        return whole
+    import jieba.posseg as posseg
+
+    jieba()
+    words = [(w.word, w.flag) for w in posseg.cut(question)]
+    cue = next((i for i, (word, _) in enumerate(words) if word in _DISTRIBUTIVE), None)
+    if cue is None:
+        return whole
+    items: list[list[str]] = [[]]
+    start = cue
+    for i in range(cue - 1, -1, -1):
+        word, flag = words[i]
+        if word in _CONJUNCTIONS:
+            if not items[0]:
+                break
+            items.insert(0, [])
+        elif flag.startswith(_NOMINAL):
+            items[0].insert(0, word)
+        else:
+            break
+        start = i
+    items = [item for item in items if item]
+    if len(items) < 2:
+        return whole
+    if words[start][0] in _CONJUNCTIONS:
+        start += 1
+    prefix = "".join(word for word, _ in words[:start])
+    suffix = "".join(word for word, _ in words[cue + 1 :])
+    return [Part("".join(item), f"{prefix}{''.join(item)}{suffix}") for item in items]
+
+
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+def combine(parts: list[Part], answers: list[Answer], lang: str, seconds: float) -> Answer:
+    """One answer, a line per part ("济南：…[1]" / "淄博：文章中没有找到相关信息。"), citations renumbered."""
+    citations, lines, unverified = [], [], []
+    for part, answer in zip(parts, answers):
+        if answer.refused:
+            lines.append(f"{part.subject}：{answer.text}")
+            continue
+        numbers = {}
+        for n, passage in enumerate(answer.citations, 1):
+            key = (passage.source, passage.chunk_id)
+            at = next((i for i, c in enumerate(citations) if (c.source, c.chunk_id) == key), None)
+            if at is None:
+                citations.append(passage)
+                at = len(citations) - 1
+            numbers[n] = at + 1
+        lines.append(f"{part.subject}：" + _MARKER.sub(lambda m: f"[{numbers.get(int(m.group(1)), m.group(1))}]", answer.text))
+        unverified += answer.unverified
+    if all(a.refused for a in answers):
+        return Answer(REFUSALS[lang], [], refused=True, meta={"lang": lang, "parts": [a.meta for a in answers], "seconds": seconds,
+                                                              "ttft": answers[0].meta.get("ttft", seconds)})
+    meta = {**answers[0].meta, "parts": [a.meta for a in answers], "seconds": seconds}
+    return Answer(in_script("\n".join(lines), lang), citations, refused=False, unverified=unverified, meta=meta)
