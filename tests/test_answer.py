@@ -130,11 +130,11 @@ def test_missing_or_corrupt_model_names_the_fix(assistant, tmp_path):
 
 
 def test_openai_compatible_server_backend(assistant):
-    """A real llama.cpp server on loopback, serving the small model."""
+    """A real llama.cpp server on loopback, serving the default model (the reader's quote-then-answer contract needs it)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    model = assistant.config.models_dir / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+    model = assistant.config.models_dir / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
     server = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
