@@ -71,14 +71,14 @@ def test_bad_files_are_reported_not_fatal(small, embedder):
 
 def test_missing_corrupt_and_stale_indexes_say_how_to_rebuild(small, embedder):
     seeds, index_dir = small
-    with pytest.raises(IndexMissingError, match="rag index"):
+    with pytest.raises(IndexMissingError, match=r"rag --index \S+ index"):
         VectorIndex.load(index_dir)
     build(seeds, index_dir, embedder, Config(), progress=False)
     generation = index_dir / (index_dir / "CURRENT").read_text()
 
     manifest = json.loads((generation / "manifest.json").read_text())
     (generation / "manifest.json").write_text(json.dumps({**manifest, "format_version": 999}))
-    with pytest.raises(StaleIndexError, match="rag index --rebuild"):
+    with pytest.raises(StaleIndexError, match=r"rag --index \S+ index"):
         VectorIndex.load(index_dir)
 
     (generation / "manifest.json").write_text(json.dumps(manifest))
@@ -87,7 +87,7 @@ def test_missing_corrupt_and_stale_indexes_say_how_to_rebuild(small, embedder):
         VectorIndex.load(index_dir).check_compatible(embedder, Config(chunk_max=500))
 
     (generation / "vectors.npy").write_bytes(b"not numpy")
-    with pytest.raises(CorruptIndexError, match="rag index --rebuild"):
+    with pytest.raises(CorruptIndexError, match=r"rag --index \S+ index"):
         VectorIndex.load(index_dir)
     # a corrupt index is rebuilt from scratch rather than trusted
     index, report = build(seeds, index_dir, embedder, Config(), progress=False)
