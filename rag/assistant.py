@@ -28,15 +28,15 @@ log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=64)
+def _file_text(path: Path, mtime_ns: int, size: int) -> str:
+    """A seed file's decoded text, per file version: quotes become file offsets, articles are shown whole."""
+    return decode(path)
+
+
+@functools.lru_cache(maxsize=64)
 def _articles(path: Path, mtime_ns: int, size: int) -> list[Article]:
     """Cached per file version: the chat shows whole articles beside every answer."""
-    return segment(path.name, clean(decode(path)))
-
-
-@functools.lru_cache(maxsize=16)
-def _file_text(path: Path, mtime_ns: int, size: int) -> str:
-    """A seed file's decoded text, for turning a quote into file offsets."""
-    return decode(path)
+    return segment(path.name, clean(_file_text(path, mtime_ns, size)))
 
 
 class QuestionError(ValueError):

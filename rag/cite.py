@@ -38,6 +38,11 @@ def numbers(text: str) -> list[str]:
     return [re.sub(r"[,，](?=\d{3}\b)", "", n).rstrip(".,，") for n in _NUMBER.findall(to_search_form(text))]
 
 
+def strip_markers(text: str) -> str:
+    """The text without citation markers in any of the forms models write ([1], 【1】, [编号1], [1,2])."""
+    return _MARKER.sub("", text)
+
+
 def contains_number(passage_form: str, number: str) -> bool:
     return re.search(rf"(?<![\d.]){re.escape(number)}(?![\d]|\.\d)", passage_form) is not None
 
@@ -56,11 +61,11 @@ def verify(answer: str, passages: list[Passage], question: str, lang: str, quote
     # "…基地。[1]" -> "…基地[1]。" so a marker stays with the sentence it follows
     answer = re.sub(rf"([。！？!?])((?:{_MARKER.pattern})+)", r"\2\1", answer)
     if quoted is not None:
-        answer = _MARKER.sub("", answer)
+        answer = strip_markers(answer)
     for sentence in _SENTENCE.findall(answer):
         cited = [int(n) - 1 for group in _MARKER.findall(sentence) for n in re.split(r"[,，、]", group)]
         cited = cited or ([quoted] if quoted is not None else [])
-        body = _MARKER.sub("", sentence)
+        body = strip_markers(sentence)
         facts = [n for n in numbers(body) if n not in asked]
         known = [f for f in facts if any(contains_number(form, f) for form in forms)]
         unverified += [f for f in facts if f not in known]
@@ -81,7 +86,7 @@ def verify(answer: str, passages: list[Passage], question: str, lang: str, quote
         markers = "".join(f"[{used.index(i) + 1}]" for i in dict.fromkeys(valid))
         out.append(stripped[:end] + markers + stripped[end:])
     text = "".join(out).strip()
-    names = unsupported_names(_MARKER.sub("", answer), question, "\n".join(f"{p.title}\n{t}" for p, t in zip(passages, texts)))
+    names = unsupported_names(strip_markers(answer), question, "\n".join(f"{p.title}\n{t}" for p, t in zip(passages, texts)))
     unverified = list(dict.fromkeys(unverified + names))
     if unverified:
         text += _UNVERIFIED_NOTE[lang].format("、".join(unverified) if lang != "en" else ", ".join(unverified))
@@ -121,6 +126,7 @@ def _closest(sentence: str, passages: list[Passage]) -> list[int]:
 
 # Characters that carry no fact of their own (or, like 没/不, answer a yes-no question): an answer may add them freely.
 GLUE = set("的了是在和与及为由于被把将对从也都就而其这那有个之以所没不否")
+
 
 def file_span(raw: str, passage: Passage, start: int, end: int) -> tuple[int, int]:
     """File offsets of `passage.text[start:end]`: cleaning only deleted characters (page breaks,

@@ -79,12 +79,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
             streamed += item
             print(item, end="", flush=True)
     assert answer is not None
-    if live and streamed:
-        if streamed.strip() == answer.text.strip():
-            print()
-        else:
+    if live and streamed.strip() == answer.text.strip():
+        print()  # what streamed is the checked answer
+    else:
+        if streamed:
             print("\r" + _erase(streamed), end="")
-    if not (live and streamed.strip() == answer.text.strip()):
         print(answer.text)
     for n, p in enumerate(answer.citations, 1):
         print(f"  [{n}] {p.source} {p.start}-{p.end}  {p.title}")

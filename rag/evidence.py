@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 from .clean import jieba, to_search_form
 from .config import Config
-from .entities import QUESTION_WORDS as _QUESTION_WORDS
-from .entities import absent_entities, english_names, is_pinyin, pinyin_of
+from .entities import QUESTION_WORDS as _QUESTION_WORDS, absent_entities, english_names, is_pinyin, pinyin_of
 from .embed import Embedder
 from .index import VectorIndex
 from .injection import is_instruction

@@ -435,7 +435,7 @@ def _read_chunks(path: Path) -> tuple[list[Chunk], list[list[str]]]:
 
 def _verify(generation: Path, manifest: Manifest, index_dir: Path) -> None:
     """Sizes at every open; sha256 of every file once per generation, then a marker says it was done."""
-    for name, (size, digest) in manifest.checksums.items():
+    for name, (size, _) in manifest.checksums.items():
         path = generation / name
         actual = path.stat().st_size if path.exists() else -1
         if actual != size:

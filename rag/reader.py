@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from .answer import INSIST_PROMPT, QUOTE_PROMPT, Generator, build_messages, opening, says_not_found
 from .chunk import split_sentences
-from .cite import GLUE, contains_number, han_bigrams, numbers
+from .cite import GLUE, contains_number, han_bigrams, numbers, strip_markers
 from .clean import in_script, normalised, to_search_form
 from .config import Config
 from .entities import chinese_entities
@@ -40,7 +40,6 @@ from .types import Passage
 
 _QUOTE_LABEL = re.compile(r"^\s*[*#>\s]*(原文|原句|引文|quote|source)\s*[:：]\s*", re.I)
 _ANSWER_LABEL = re.compile(r"\n?\s*[*#\s]*(答案|回答|answer)\s*[:：]\s*", re.I)
-_MARKERS = re.compile(r"[\[【［]\s*\d+\s*[\]】］]")
 _COPIED = 0.8  # share of a quote's characters that must match the passage, in order
 _NOTHING = {"", "无", "無", "没有", "沒有", "none", "无。", "無。", "n/a"}
 
@@ -73,7 +72,7 @@ def locate(quote: str, passages: list[Passage]) -> Support | None:
     """Find the quoted fragment in a passage: exactly after normalising, else the passage stretch
     around its longest common run that matches at least `_COPIED` of it (a model copying a sentence
     drops or adds a character or two)."""
-    target, _ = normalised(_MARKERS.sub("", quote).replace("…", ""))
+    target, _ = normalised(strip_markers(quote).replace("…", ""))
     if len(target) < 2:
         return None
     best: tuple[int, int, int, int] | None = None  # (matched, passage, start, end)
@@ -136,7 +135,7 @@ def facts_problem(answer: str, asked: str, support: Support, lang: str, config: 
     characters, or, when it only rearranges the question's characters (越南 → 南越),
     the new character pairs. An answer that adds nothing does not answer.
     """
-    body = _MARKERS.sub("", answer)
+    body = strip_markers(answer)
     source = to_search_form(support.around).replace(",", "")
     stray = [n for n in numbers(body) if n not in numbers(asked) and not contains_number(source, n)]
     if stray:
