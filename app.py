@@ -20,7 +20,8 @@ import gradio as gr  # noqa: E402
 
 from rag import Assistant  # noqa: E402
 from rag.assistant import QuestionError  # noqa: E402
-from rag.clean import SkippedFileError, UnreadableFileError, decode  # noqa: E402
+from rag.clean import SkippedFileError, UnreadableFileError  # noqa: E402
+from rag.loaders import SUPPORTED, load  # noqa: E402
 from rag.types import Answer  # noqa: E402
 from rag.upload import store_upload  # noqa: E402
 
@@ -61,10 +62,14 @@ def sources_html(answer: Answer | None, assistant: Assistant) -> str:
         else:
             spans = [(e.start, e.end) for e in evidence if e.passage < len(retrieved) and retrieved[e.passage].chunk_id == passage.chunk_id]
         quoted = f" · quote at {passage.quote_start}–{passage.quote_end}" if passage.quote_start >= 0 else ""
-        title, article = assistant.article_text(passage.source, passage.article)
+        page = f" · p. {passage.page}" if passage.page else ""
+        try:
+            title, article = assistant.article_text(passage.source, passage.article)
+        except OSError:  # removed from the folder after this answer was given
+            title, article = passage.title, "This file is no longer in the archive; the passage above is what it said when indexed."
         blocks.append(
             f"<div class='source'><div><b>[{number}] {html.escape(title)}</b></div>"
-            f"<div class='meta'>{html.escape(passage.source)} · characters {passage.start}–{passage.end}{quoted}</div>"
+            f"<div class='meta'>{html.escape(passage.source)}{page} · characters {passage.start}–{passage.end}{quoted}</div>"
             f"<p>{_highlight(passage.text, spans)}</p>"
             f"<details><summary>Whole article</summary><p>{html.escape(article).replace(chr(10), '<br>')}</p></details></div>"
         )
@@ -114,14 +119,12 @@ def build(assistant: Assistant) -> gr.Blocks:
 
     def add_articles(files: list[str] | None, replace: bool, progress=gr.Progress(track_tqdm=True)) -> str:
         if not files:
-            return "Choose one or more .txt files first."
+            return f"Choose one or more articles first ({' '.join(SUPPORTED)})."
         notes, refused = [], []
         for name in files:
             path = Path(name)
             try:
-                if path.suffix.lower() != ".txt":
-                    raise UnreadableFileError(f"{path.name}: only .txt articles can be added")
-                decode(path)
+                load(path)  # refuse what cannot be read before it enters the archive
                 notes.append(store_upload(path, assistant.config.seeds_dir, replace=replace).note)
             except (UnreadableFileError, SkippedFileError, OSError) as exc:
                 refused.append(str(exc))
@@ -132,6 +135,13 @@ def build(assistant: Assistant) -> gr.Blocks:
             lines += [f"- Not indexed: {p}" for p in report.problems.values()]
         lines += [f"- Refused: {r}" for r in refused]
         return "\n".join(lines)
+
+    def rescan() -> str:
+        report = assistant.sync()
+        if report is None:
+            return "The index already matches the seeds folder."
+        counts = f"{len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed"
+        return "\n".join([f"Re-indexed: {counts}; {report.chunks} chunks in total."] + [f"- Not indexed: {p}" for p in report.problems.values()])
 
     with gr.Blocks(title="zhiwen 知文", analytics_enabled=False) as demo:
         gr.Markdown("## 知文 zhiwen — ask the news archive\nAnswers come only from the articles in the archive, with their sources.")
@@ -150,15 +160,18 @@ def build(assistant: Assistant) -> gr.Blocks:
             with gr.Row():
                 model = gr.Radio(list(models), value=next(iter(models)), label="Answer model")
                 k = gr.Slider(1, 10, value=assistant.config.k, step=1, label="Passages retrieved")
-            upload = gr.File(label="Add articles (.txt)", file_count="multiple", file_types=[".txt"])
+            upload = gr.File(label=f"Add articles ({' '.join(SUPPORTED)})", file_count="multiple", file_types=list(SUPPORTED))
             replace = gr.Checkbox(False, label="Replace files that have the same name (otherwise both are kept)")
-            add = gr.Button("Add and index")
+            with gr.Row():
+                add = gr.Button("Add and index")
+                sync = gr.Button("Re-scan the seeds folder")
             status = gr.Markdown()
 
         for trigger in (question.submit, send.click):
             trigger(respond, [question, chatbot, model, k], [chatbot, sources, question], api_name="respond" if trigger == send.click else False)
         clear.click(lambda: ([], sources_html(None, assistant), ""), None, [chatbot, sources, question], api_name=False)
         add.click(add_articles, [upload, replace], status, api_name="add_articles")
+        sync.click(rescan, None, status, api_name="rescan")
     return demo
 
 
@@ -166,7 +179,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="zhiwen chat")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to serve your network)")
     parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--seeds", type=Path, help="folder of .txt articles (default seeds/)")
+    parser.add_argument("--seeds", type=Path, help="folder of articles, read recursively (default seeds/)")
     parser.add_argument("--index", type=Path, help="index folder (default index/)")
     parser.add_argument("--model", choices=list(MODELS), help="answer model (default: the configured one, RAG_* variables included)")
     args = parser.parse_args()

@@ -12,31 +12,32 @@ from pathlib import Path
 
 from .answer import REFUSALS, Generator, extractive, language_of, leaks_system_prompt, load_generator
 from .cite import file_span, verify
-from .clean import clean, decode
+from .clean import clean
 from .config import Config, load_config
 from .embed import Embedder, load_embedder
-from .index import BuildReport, CorruptIndexError, IndexMissingError, VectorIndex, build, seeds_changed
+from .index import BuildReport, CorruptIndexError, IndexMissingError, VectorIndex, build, file_stats, seeds_changed
+from .loaders import load, page_at
 from .evidence import best_score, missing_entities, select
 from .history import standalone_question
 from .parts import combine, split_question
 from .reader import Reader, Support
 from .retrieve import Retriever
 from .segment import segment
-from .types import Answer, Article, Passage
+from .types import Answer, Article, Document, Passage
 
 log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=64)
-def _file_text(path: Path, mtime_ns: int, size: int) -> str:
-    """A seed file's decoded text, per file version: quotes become file offsets, articles are shown whole."""
-    return decode(path)
+def _document(path: Path, mtime_ns: int, size: int) -> Document:
+    """A seed file's text, per file version: quotes become file offsets and pages, articles are shown whole."""
+    return load(path)
 
 
 @functools.lru_cache(maxsize=64)
 def _articles(path: Path, mtime_ns: int, size: int) -> list[Article]:
     """Cached per file version: the chat shows whole articles beside every answer."""
-    return segment(path.name, clean(_file_text(path, mtime_ns, size)))
+    return segment(path.name, clean(_document(path, mtime_ns, size).text))
 
 
 class QuestionError(ValueError):
@@ -57,6 +58,7 @@ class Assistant:
         self._generator: Generator | None = None
         self._generator_loaded = False
         self._lock = threading.RLock()
+        self._stats: dict[str, tuple[int, int]] | None = None  # the seeds folder as last indexed
 
     @property
     def embedder(self) -> Embedder:
@@ -68,7 +70,9 @@ class Assistant:
     def index(self, rebuild: bool = False, progress: bool = True) -> BuildReport:
         """Bring index/ up to date with seeds/ (only new or changed files are embedded)."""
         with self._lock:
+            stats = file_stats(self.config.seeds_dir)
             index, report = build(self.config.seeds_dir, self.config.index_dir, self.embedder, self.config, rebuild, progress)
+            self._stats = stats
             for problem in report.problems.values():
                 log.warning("not indexed: %s", problem)
             if self._retriever is None or report.touched or rebuild:
@@ -94,11 +98,28 @@ class Assistant:
             self.index(rebuild=True)
             return self._retriever  # type: ignore[return-value]
         index.check_compatible(self.embedder, self.config)
+        stats = file_stats(self.config.seeds_dir)
         if seeds_changed(index, self.config.seeds_dir):
             log.info("%s changed since the index was built; updating it", self.config.seeds_dir)
             self.index()
             return self._retriever  # type: ignore[return-value]
+        self._stats = stats
         return Retriever(index, self.embedder, self.config)
+
+    def sync(self) -> BuildReport | None:
+        """Index files added, changed or removed in the seeds folder since the last look.
+
+        A stat scan (size and mtime of each file) costs milliseconds, so it runs before
+        every question; only a difference starts an (incremental) index update.
+        """
+        with self._lock:
+            if self._retriever is None:
+                self.retriever  # opening the index checks the folder by content
+                return None
+            if file_stats(self.config.seeds_dir) == self._stats:
+                return None
+            log.info("%s changed; updating the index", self.config.seeds_dir)
+            return self.index(progress=False)
 
     def retrieve(self, question: str, k: int | None = None, fusion: str | None = None) -> list[Passage]:
         """The k passages that best support an answer, best first."""
@@ -106,6 +127,8 @@ class Assistant:
         k = k or self.config.k
         if k < 1:
             raise QuestionError(f"k must be at least 1, got {k}")
+        if self.config.sync_seeds:
+            self.sync()
         retriever = self.retriever
         with self._lock:
             return retriever.search(query, k, fusion)
@@ -135,7 +158,8 @@ class Assistant:
             self.config = new
 
     def article_text(self, source: str, article: int) -> tuple[str, str]:
-        """Title and cleaned text of one article of a seed file, for showing it whole."""
+        """Title and cleaned text of one article of a seed file, for showing it whole.
+        Raises FileNotFoundError when the file has left the seeds folder since it was indexed."""
         path = self.config.seeds_dir / source
         stat = path.stat()
         articles = _articles(path, stat.st_mtime_ns, stat.st_size)
@@ -172,6 +196,8 @@ class Assistant:
         """
         started = time.perf_counter()
         asked = self.check_question(question)
+        if self.config.sync_seeds:
+            self.sync()
         lang = language_of(asked)
         parts = split_question(asked)
         if len(parts) == 1:
@@ -244,12 +270,15 @@ class Assistant:
             return passage
         quote = passage.text[support.start : support.end]
         path = self.config.seeds_dir / passage.source
+        page = passage.page
         try:
             stat = path.stat()
-            start, end = file_span(_file_text(path, stat.st_mtime_ns, stat.st_size), passage, support.start, support.end)
+            document = _document(path, stat.st_mtime_ns, stat.st_size)
+            start, end = file_span(document.text, passage, support.start, support.end)
+            page = page_at(document, start) or page
         except (OSError, ValueError):
             start, end = -1, -1  # the file changed or went away since it was indexed
-        return dataclasses.replace(passage, quote=quote, quote_start=start, quote_end=end)
+        return dataclasses.replace(passage, quote=quote, quote_start=start, quote_end=end, page=page)
 
     @property
     def _retry_config(self) -> Config:

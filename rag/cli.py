@@ -9,7 +9,7 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rag", description="Ask questions about a folder of Chinese news articles.")
-    parser.add_argument("--seeds", type=Path, help="folder of .txt articles (default: seeds/)")
+    parser.add_argument("--seeds", type=Path, help="folder of articles (.txt .md .html .pdf .docx), read recursively (default: seeds/)")
     parser.add_argument("--index", type=Path, help="index folder (default: index/)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -86,7 +86,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             print("\r" + _erase(streamed), end="")
         print(answer.text)
     for n, p in enumerate(answer.citations, 1):
-        print(f"  [{n}] {p.source} {p.start}-{p.end}  {p.title}")
+        print(f"  [{n}] {p.location}  {p.title}")
     return 0
 
 
@@ -138,7 +138,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not passages:
         print("no passages found")
     for rank, p in enumerate(passages, 1):
-        print(f"[{rank}] {p.source}  {p.start}-{p.end}  score={p.score:.4f}")
+        print(f"[{rank}] {p.location}  score={p.score:.4f}")
         print(f"    {p.title}")
         print("    " + p.text.replace("\n", "\n    "))
         print()

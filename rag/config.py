@@ -58,7 +58,8 @@ class Config:
     embed_batch_size: int = 32
     threads: int = 0  # 0 = number of physical cores
 
-    max_file_mb: float = 10.0  # a larger seed file is refused by name (one 20 MB file = ~29k chunks, ~50 min)
+    max_file_mb: float = 50.0  # a larger seed file is refused by name: an e-paper PDF is mostly pictures, but 50 MB of .txt is ~70k chunks (hours)
+    sync_seeds: bool = True  # before each question, pick up files added, changed or removed in seeds/ (a stat scan)
 
     # Chunking (characters).
     chunk_min: int = 150

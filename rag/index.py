@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from .chunk import chunk_articles, sentence_contexts
-from .clean import SkippedFileError, UnreadableFileError, clean, decode, jieba
+from .clean import SkippedFileError, UnreadableFileError, clean, jieba
+from .loaders import SUPPORTED, is_supported, load, page_at, unsupported_message
 from .config import Config
 from .embed import Embedder
 from .segment import segment
@@ -215,27 +216,52 @@ def file_hash(path: Path) -> str:
 
 
 def seed_files(seeds_dir: Path) -> dict[str, Path]:
-    """The `.txt` files of the seeds folder; links that lead outside it are not followed."""
+    """Every readable file under the seeds folder, by its path relative to it (`2023/05/page3.pdf`)."""
     return _scan(seeds_dir)[0]
 
 
 def _scan(seeds_dir: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """(files by relative path, refused entries with the reason). Hidden files and folders are
+    skipped; links that lead outside the folder are not followed; unknown formats are named."""
     if not seeds_dir.is_dir():
-        raise FileNotFoundError(f"seeds folder {seeds_dir} does not exist; create it and put .txt articles in it")
+        raise FileNotFoundError(f"seeds folder {seeds_dir} does not exist; create it and put articles in it ({' '.join(SUPPORTED)})")
     root = seeds_dir.resolve()
     files, refused = {}, {}
-    for path in sorted(seeds_dir.iterdir()):
-        if path.name.startswith("."):
-            continue  # hidden files, our own upload partials
-        if path.is_symlink() and not path.resolve().is_relative_to(root):
-            refused[path.name] = f"{path.name}: a link to {path.resolve()}, outside the seeds folder; not followed"
-        elif path.is_dir():
-            refused[path.name] = f"{path.name}/: subfolders are not read; move its .txt files into {seeds_dir}"
-        elif path.suffix.lower() != ".txt":
-            refused[path.name] = f"{path.name}: only .txt files are read; save it as UTF-8 text"
-        elif path.is_file():
-            files[path.name] = path
-    return files, refused
+    for folder, subfolders, names in os.walk(seeds_dir):
+        here = Path(folder)
+        for sub in list(subfolders):
+            path = here / sub
+            if sub.startswith("."):
+                subfolders.remove(sub)  # hidden: version control, our own upload partials
+            elif path.is_symlink():
+                subfolders.remove(sub)  # walked only through its real place, so nothing is read twice
+                if not path.resolve().is_relative_to(root):
+                    name = path.relative_to(seeds_dir).as_posix()
+                    refused[name] = f"{name}/: a link to {path.resolve()}, outside the seeds folder; not followed"
+        for file in sorted(names):
+            path = here / file
+            name = path.relative_to(seeds_dir).as_posix()
+            if file.startswith("."):
+                continue
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                refused[name] = f"{name}: a link to {path.resolve()}, outside the seeds folder; not followed"
+            elif not is_supported(path):
+                refused[name] = unsupported_message(name)
+            elif path.is_file():
+                files[name] = path
+    return dict(sorted(files.items())), refused
+
+
+def file_stats(seeds_dir: Path) -> dict[str, tuple[int, int]]:
+    """Size and modification time of every seed file: a cheap check, before each question, that nothing changed."""
+    stats = {}
+    for name, path in seed_files(seeds_dir).items():
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        stats[name] = (st.st_size, st.st_mtime_ns)
+    return stats
 
 
 def seeds_changed(index: VectorIndex, seeds_dir: Path) -> bool:
@@ -244,29 +270,40 @@ def seeds_changed(index: VectorIndex, seeds_dir: Path) -> bool:
     return set(files) != set(indexed) or any(file_hash(p) != indexed[name] for name, p in files.items())
 
 
-def chunk_file(path: Path, config: Config) -> list[Chunk]:
+def chunk_file(path: Path, config: Config, name: str | None = None) -> list[Chunk]:
+    """The chunks of one seed file of any supported format; `name` is its path relative to the seeds folder."""
+    name = name or path.name
     size = path.stat().st_size
     if size > config.max_file_mb * 2**20:
         raise UnreadableFileError(
-            f"{path.name}: {size / 2**20:.1f} MB is above the {config.max_file_mb:g} MB limit for one file; "
+            f"{name}: {size / 2**20:.1f} MB is above the {config.max_file_mb:g} MB limit for one file; "
             "split it, or raise max_file_mb (RAG_MAX_FILE_MB)"
         )
-    return chunk_articles(segment(path.name, clean(decode(path))), config)
+    document = load(path)
+    chunks = chunk_articles(segment(name, clean(document.text)), config)
+    if document.pages:
+        chunks = [dataclasses.replace(c, page=page_at(document, c.start)) for c in chunks]
+    return chunks
 
 
-def _chunk_isolated(path: Path, config: Config) -> tuple[list[Chunk], str]:
+def _chunk_isolated(path: Path, name: str, config: Config) -> tuple[list[Chunk], str]:
     """A file's chunks, or none and the reason: one bad file never stops the others."""
     try:
-        return chunk_file(path, config), ""
+        return chunk_file(path, config, name), ""
     except SkippedFileError as exc:
         log.warning("%s", exc)
-        return [], str(exc)
+        return [], _named(str(exc), path, name)
     except (UnreadableFileError, OSError) as exc:
         log.error("%s", exc)
-        return [], str(exc)
+        return [], _named(str(exc), path, name)
     except Exception as exc:
-        log.exception("%s: could not be indexed", path.name)
-        return [], f"{path.name}: could not be indexed ({type(exc).__name__}: {exc})"
+        log.exception("%s: could not be indexed", name)
+        return [], f"{name}: could not be indexed ({type(exc).__name__}: {exc})"
+
+
+def _named(message: str, path: Path, name: str) -> str:
+    """A loader names the file; in a folder tree the user needs its path within the seeds folder."""
+    return name + message[len(path.name):] if name != path.name and message.startswith(path.name) else message
 
 
 def tokenize(text: str) -> list[str]:
@@ -325,7 +362,7 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
                 keep_rows.extend(old_by_file.get(name, []))
                 hashes[name] = digest
                 continue
-            chunks, problem = _chunk_isolated(path, config)
+            chunks, problem = _chunk_isolated(path, name, config)
             hashes[name] = digest  # a failed file is tried again at every build; only a new outcome rewrites
             if problem:
                 report.problems[name] = problem

@@ -83,7 +83,7 @@ class Retriever:
 
     def _passage(self, i: int, score: float) -> Passage:
         c = self.index.chunks[i]
-        return Passage(text=c.text, source=c.source, title=c.title, score=score, start=c.start, end=c.end, chunk_id=c.id, article=c.article)
+        return Passage(text=c.text, source=c.source, title=c.title, score=score, start=c.start, end=c.end, chunk_id=c.id, article=c.article, page=c.page)
 
 
 def rrf(rankings: list[list[tuple[int, float]]], weights: list[float], k: int) -> list[tuple[int, float]]:

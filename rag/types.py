@@ -9,6 +9,14 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
+class Document:
+    """A seed file's text as a loader extracted it; `pages[i]` is where page i+1 begins (paged formats only)."""
+
+    text: str
+    pages: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class Paragraph:
     """A cleaned paragraph; `offsets[i]` is the file offset of `text[i]`."""
 
@@ -56,6 +64,7 @@ class Chunk:
     end: int
     article: int = 0  # index of the article within its source file
     sentences: tuple[tuple[int, int], ...] = ()  # sentence spans in `text`, each with a vector in the index
+    page: int = 0  # 1-based page where the chunk starts, 0 for formats without pages
 
 
 @dataclass
@@ -74,9 +83,16 @@ class Passage:
     quote: str = ""
     quote_start: int = -1
     quote_end: int = -1
+    page: int = 0  # 1-based page of the quote (or of the passage's start) in a PDF; 0 for other formats
+
+    @property
+    def location(self) -> str:
+        """Where to look: `2023/05/page3.pdf p. 3, characters 120-480`."""
+        page = f" p. {self.page}" if self.page else ""
+        return f"{self.source}{page}, characters {self.start}-{self.end}"
 
     def __str__(self) -> str:
-        return f"[{self.source} {self.start}-{self.end}] {self.title}: {self.text}"
+        return f"[{self.location}] {self.title}: {self.text}"
 
 
 @dataclass

@@ -1,0 +1,52 @@
+"""Every supported file format becomes one plain `Document`, then goes through the same
+cleaning, segmentation and chunking as a .txt page. Offsets in citations refer to the
+document's text, which is also what the whole-article view shows.
+
+Each format is a small module with one `load(path) -> Document`; heavy libraries are
+imported only when a file of that format is read.
+"""
+from __future__ import annotations
+
+import bisect
+import importlib
+from pathlib import Path
+
+from ..clean import SkippedFileError, UnreadableFileError
+from ..types import Document
+
+# suffix -> module in this package
+_MODULES = {
+    ".txt": "text",
+    ".md": "markdown", ".markdown": "markdown",
+    ".html": "html", ".htm": "html",
+    ".pdf": "pdf",
+    ".docx": "docx",
+}
+SUPPORTED: tuple[str, ...] = tuple(_MODULES)
+
+__all__ = ["SUPPORTED", "Document", "SkippedFileError", "UnreadableFileError", "is_supported", "load", "page_at", "unsupported_message"]
+
+
+def is_supported(path: Path) -> bool:
+    return path.suffix.lower() in _MODULES
+
+
+def unsupported_message(name: str) -> str:
+    return f"{name}: not a format zhiwen reads ({' '.join(SUPPORTED)}); convert it to one of these"
+
+
+def load(path: Path) -> Document:
+    """The text of one seed file, whatever its format; a clear error names the file otherwise."""
+    suffix = path.suffix.lower()
+    if suffix not in _MODULES:
+        raise UnreadableFileError(unsupported_message(path.name))
+    module = importlib.import_module(f".{_MODULES[suffix]}", __name__)
+    document = module.load(path)
+    if not document.text.strip():
+        raise SkippedFileError(f"{path.name}: no text in it, skipped")
+    return document
+
+
+def page_at(document: Document, offset: int) -> int:
+    """1-based page of a text offset, or 0 for formats without pages."""
+    return bisect.bisect_right(document.pages, offset) if document.pages else 0

@@ -1,0 +1,41 @@
+"""Markdown: the text without markup, one line per block, headings kept as their own lines
+so the segmenter takes them as titles. Parsed with markdown-it-py (already installed by Gradio)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..clean import decode
+from ..types import Document
+
+_FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
+
+
+def load(path: Path) -> Document:
+    from markdown_it import MarkdownIt
+
+    source = decode(path).replace("\r\n", "\n")
+    lines = []
+    front = _FRONT_MATTER.match(source)
+    if front:
+        source = source[front.end():]
+        lines += [m.group(1).strip() for m in re.finditer(r"^title:\s*(.+)$", front.group(1), re.M)]
+    for token in MarkdownIt("commonmark").enable("table").parse(source):
+        if token.type == "inline":
+            lines.append(_inline_text(token.children or []))
+        elif token.type in ("fence", "code_block"):
+            lines += token.content.splitlines()
+    return Document("\n".join(line.strip() for line in lines if line.strip()))
+
+
+def _inline_text(children) -> str:
+    out = []
+    for child in children:
+        if child.type in ("text", "code_inline"):
+            out.append(child.content)
+        elif child.type == "softbreak":
+            out.append("\0")  # resolved below: nothing between Chinese characters, a space between words
+        elif child.type == "hardbreak":
+            out.append("\n")
+    text = "".join(out)
+    return re.sub(r"(?<=[\x00-\u2fff])\0(?=[\x00-\u2fff])", " ", text).replace("\0", "")
