@@ -111,7 +111,8 @@ def _common_ratio(text: str) -> float:
 def clean(text: str) -> list[Paragraph]:
     """Split into paragraphs, strip glued pinyin, re-join page breaks, drop repeats."""
     paragraphs = [p for p in (_strip_pinyin(p) for p in _lines(text)) if p.text]
-    return _drop_repeats(_join_page_breaks(paragraphs))
+    # again after joining: a PDF column can end inside glued pinyin, 企業(y | è)
+    return _drop_repeats([_strip_pinyin(p) for p in _join_page_breaks(paragraphs)])
 
 
 def _lines(text: str) -> list[Paragraph]:

@@ -47,8 +47,7 @@ def test_each_bad_file_is_reported_by_name_and_the_rest_is_indexed(seeds, embedd
     outside = tmp_path / "secret.txt"
     outside.write_text("root:x:0:0:root:/root:/bin/bash\n", encoding="utf-8")
     (seeds / "leak.txt").symlink_to(outside)
-    (seeds / "notes.md").write_text("# 标题\n", encoding="utf-8")  # not read, but said so
-    (seeds / "2023").mkdir()
+    (seeds / "notes.rtf").write_text("{\\rtf1 标题}", encoding="utf-8")  # not read, but said so
     (seeds / "crash.txt").write_text("测试\n\n本报讯 这个文件让分段程序出错。\n", encoding="utf-8")
     import rag.index
 
@@ -62,8 +61,8 @@ def test_each_bad_file_is_reported_by_name_and_the_rest_is_indexed(seeds, embedd
     monkeypatch.setattr(rag.index, "segment", segment)
     config = Config(max_file_mb=1)
     index, report = build(seeds, tmp_path / "index", embedder, config, progress=False)
-    assert set(report.problems) == {"huge.txt", "garbled.txt", "leak.txt", "crash.txt", "notes.md", "2023"}
-    assert "only .txt" in report.problems["notes.md"] and "subfolders" in report.problems["2023"]
+    assert set(report.problems) == {"huge.txt", "garbled.txt", "leak.txt", "crash.txt", "notes.rtf"}
+    assert "not a format" in report.problems["notes.rtf"]
     assert "1 MB limit" in report.problems["huge.txt"] and "outside the seeds folder" in report.problems["leak.txt"]
     assert "RecursionError" in report.problems["crash.txt"]
     assert {c.source for c in index.chunks} == {"004_27a72bc7b7d6e54f.txt"}
