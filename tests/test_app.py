@@ -136,3 +136,31 @@ def test_browser_asks_and_sees_the_sources(app_url):
     assert "004_27a72bc7b7d6e54f.txt" in sources
     offsite = [r for r in requests if not r.startswith(url.rstrip("/")) and not r.startswith(("data:", "blob:"))]
     assert offsite == []  # fully offline: no CDN, fonts or analytics
+
+
+def test_upload_of_every_format_and_a_folder_that_changes_under_the_app(app_url, tmp_path):
+    from formats import write_docx, write_pdf
+    from gradio_client import Client, handle_file
+
+    url, seeds = app_url
+    client = Client(url, verbose=False)
+    pdf = tmp_path / "测试版面.pdf"
+    write_pdf(["测试县总工会建成一批驿站", "本报讯 测试县总工会今年建成户外劳动者驿站48个，覆盖全部乡镇。"], pdf)
+    memo = tmp_path / "memo.docx"
+    write_docx(["测试县总工会慰问环卫工人", "本报讯 测试县总工会向环卫工人发放防暑降温物资1200份。"], memo)
+    rtf = tmp_path / "notes.rtf"
+    rtf.write_text("{\\rtf1 测试}", encoding="utf-8")
+    status = client.predict([handle_file(str(pdf)), handle_file(str(memo)), handle_file(str(rtf))], False, api_name="/add_articles")
+    assert "Refused: notes.rtf: not a format" in status and (seeds / "测试版面.pdf").exists() and (seeds / "memo.docx").exists()
+    chat, sources, _ = client.predict("测试县总工会今年建成了多少个户外劳动者驿站？", [], "Extractive (no model)", 5, api_name="/respond")
+    assert "48" in message_text(chat[-1]["content"]) and "测试版面.pdf" in sources and "p. 1" in sources
+
+    # a file dropped into a subfolder by hand is found before the next question, without a button
+    (seeds / "2024" / "07").mkdir(parents=True)
+    (seeds / "2024" / "07" / "page2.txt").write_text("测试镇工会开展义诊\n\n本报讯 测试镇工会组织医生为职工义诊，共服务职工736人次。\n", encoding="utf-8")
+    chat, sources, _ = client.predict("测试镇工会义诊共服务职工多少人次？", [], "Extractive (no model)", 5, api_name="/respond")
+    assert "736" in message_text(chat[-1]["content"]) and "2024/07/page2.txt" in sources
+    (seeds / "memo.docx").unlink()
+    assert "1 removed" in client.predict(api_name="/rescan")
+    chat, sources, _ = client.predict("测试县总工会发放了多少份防暑降温物资？", [], "Extractive (no model)", 5, api_name="/respond")
+    assert "memo.docx" not in sources
