@@ -160,7 +160,8 @@ def build(assistant: Assistant) -> gr.Blocks:
             with gr.Row():
                 model = gr.Radio(list(models), value=next(iter(models)), label="Answer model")
                 k = gr.Slider(1, 10, value=assistant.config.k, step=1, label="Passages retrieved")
-            upload = gr.File(label=f"Add articles ({' '.join(SUPPORTED)})", file_count="multiple", file_types=list(SUPPORTED))
+            # No file_types filter: Gradio would refuse a whole batch for one odd file; each file is judged on its own.
+            upload = gr.File(label=f"Add articles ({' '.join(SUPPORTED)})", file_count="multiple")
             replace = gr.Checkbox(False, label="Replace files that have the same name (otherwise both are kept)")
             with gr.Row():
                 add = gr.Button("Add and index")

@@ -349,7 +349,9 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
         hashes: dict[str, str] = {}
         keep_rows: list[int] = []
         new_chunks: list[Chunk] = []
-        for name, path in files.items():
+        from tqdm import tqdm
+
+        for name, path in tqdm(files.items(), desc="reading files", unit="file", disable=not progress or len(files) < 2):
             try:
                 digest = file_hash(path)
             except OSError as exc:
@@ -384,8 +386,6 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
         new_vectors = embedder.encode_passages(texts, progress=progress) if texts else empty
         new_sentence_vectors = embedder.encode_passages(contexts, progress=progress) if contexts else empty
         report.embedded = len(new_chunks)
-        from tqdm import tqdm
-
         new_tokens = [tokenize(t) for t in tqdm(texts, desc="bm25 terms", unit="chunk", disable=not progress or not texts)]
         kept_chunks = [old.chunks[i] for i in keep_rows] if old is not None else []
         kept_tokens = [old.tokens[i] for i in keep_rows] if old is not None else []
