@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--set", default="DRCD_dev.json")
     parser.add_argument("--work", type=Path, default=WORK)
     parser.add_argument("--paragraphs", type=int, default=0, help="only the first N paragraphs of the set")
+    parser.add_argument("--out", type=Path, help="results file (default bench/results/refusals-<set>[-<paragraphs>].json)")
     args = parser.parse_args()
     bot, items = prepare(args.set, args.work, {}, args.paragraphs)
     items = random.Random(1).sample(items, args.n)
@@ -71,7 +72,7 @@ def main() -> None:
         "without_gold_wrong": share([not r["without_gold"]["refused"] for r in rows]),
         "without_gold_answered_after_retry": sum(r["without_gold"]["retried"] and not r["without_gold"]["refused"] for r in rows),
     }
-    out = ROOT / "bench" / "results" / f"refusals-{Path(args.set).stem}{f'-{args.paragraphs}' if args.paragraphs else ''}.json"
+    out = args.out or ROOT / "bench" / "results" / f"refusals-{Path(args.set).stem}{f'-{args.paragraphs}' if args.paragraphs else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"summary": summary, "items": rows}, ensure_ascii=False, indent=1))
     print(json.dumps(summary, ensure_ascii=False))

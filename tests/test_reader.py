@@ -109,6 +109,19 @@ def test_a_quote_from_another_topic_is_never_shown(assistant):
     assert len(items) == 1 and items[0].refused and "terms" in items[0].meta["refusal_reason"]
 
 
+def test_a_quote_sharing_only_common_words_with_a_question_the_archive_never_covers_is_refused(assistant):
+    """No article mentions astronauts or a space station: a sentence that shares only 工作, 时常 and 情况
+    with the question is about something else, though it holds every question word the retrieved passages use."""
+    question = "宇航员在太空站工作时常有什么情况？"
+    passages = assistant.retrieve(question, k=assistant.config.k)
+    assert not any(word in p.text for p in passages for word in ("宇航", "太空"))
+    sentence = next(s for p in passages for s in re.findall(r"[^。！？]*时常[^。！？]*情况[^。！？]*。", p.text))
+    reply = f"原文：{sentence}\n答案：{sentence}[1]"
+    bot, _ = scripted(assistant, reply, reply)
+    items = list(bot.ask_stream(question))
+    assert len(items) == 1 and items[0].refused and "terms" in items[0].meta["refusal_reason"]
+
+
 def test_an_answer_starting_like_a_refusal_streams_unchanged(assistant):
     bot, model = scripted(assistant, "原文：全省建立了15家疗休养基地\n答案：没有，宜昌市建立的是15家疗休养基地[1]。")
     answer = bot.ask("宜昌市建立了20家疗休养基地吗？")
