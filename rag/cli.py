@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -12,30 +13,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=Path, help="folder of articles (.txt .md .html .pdf .docx), read recursively (default: seeds/)")
     parser.add_argument("--index", type=Path, help="index folder (default: index/)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
+    # The folders may also follow the command (`rag serve --seeds …`); SUPPRESS keeps an earlier value.
+    folders = argparse.ArgumentParser(add_help=False)
+    folders.add_argument("--seeds", type=Path, default=argparse.SUPPRESS, help="folder of articles (default: seeds/)")
+    folders.add_argument("--index", type=Path, default=argparse.SUPPRESS, help="index folder (default: index/)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("index", help="build or update the index from the seeds folder")
+    p = sub.add_parser("index", parents=[folders], help="build or update the index from the seeds folder")
     p.add_argument("--rebuild", action="store_true", help="re-embed everything instead of only changed files")
 
-    p = sub.add_parser("search", help="show the passages that best match a question")
+    p = sub.add_parser("search", parents=[folders], help="show the passages that best match a question")
     p.add_argument("question")
     p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
     p.add_argument("--fusion", choices=("rrf", "cc", "dense", "bm25"), help="retriever (default: the configured hybrid)")
 
-    p = sub.add_parser("ask", help="answer a question with citations (streams the answer)")
+    p = sub.add_parser("ask", parents=[folders], help="answer a question with citations (streams the answer)")
     p.add_argument("question")
     p.add_argument("--model", help="answer model: qwen2.5-coder-1.5b, qwen2.5-coder-0.5b or a GGUF path")
     p.add_argument("--extractive", action="store_true", help="no language model: show the best supporting sentences")
     p.add_argument("--url", help="use an OpenAI-compatible server at this URL instead of the local model")
 
-    p = sub.add_parser("eval", help="grade answers on a JSONL question set")
+    p = sub.add_parser("eval", parents=[folders], help="grade answers on a JSONL question set")
     p.add_argument("questions", type=Path)
     p.add_argument("--model", help="answer model (default: the configured one)")
     p.add_argument("--extractive", action="store_true")
     p.add_argument("--url")
     p.add_argument("--json", type=Path, help="also write per-question results here")
 
-    p = sub.add_parser("models", help="install the bundled models into models/")
+    p = sub.add_parser("serve", parents=[folders], help="answer over HTTP in OpenAI's API shape (/v1/chat/completions, /v1/search)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key", default=os.environ.get("RAG_API_KEY"), help="require `Authorization: Bearer KEY` (default: $RAG_API_KEY)")
+    p.add_argument("--model", help="answer model (default: the configured one)")
+    p.add_argument("--extractive", action="store_true", help="no language model")
+    p.add_argument("--url", help="answer with an OpenAI-compatible server at this URL")
+
+    p = sub.add_parser("models", parents=[folders], help="install the bundled models into models/")
     p.add_argument("action", choices=("install",))
     p.add_argument("--force", action="store_true", help="convert again even if the model folder exists")
 
@@ -154,7 +167,14 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "eval": cmd_eval, "models": cmd_models}
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server import serve
+
+    serve(_assistant(args), args.host, args.port, args.api_key)
+    return 0
+
+
+COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "eval": cmd_eval, "serve": cmd_serve, "models": cmd_models}
 
 if __name__ == "__main__":
     sys.exit(main())

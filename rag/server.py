@@ -1,0 +1,196 @@
+"""An HTTP API in OpenAI's shape: `rag serve` (or `python -m rag.server`).
+
+Any OpenAI client, chat front-end or script can ask the archive:
+
+    POST /v1/chat/completions   the answer, streamed over SSE with "stream": true; the text carries
+                                [n] markers and the response an extra `citations` list and `refused` flag
+    GET  /v1/models             the one model this server answers with
+    POST /v1/search             {"query": "...", "k": 5} -> passages with scores
+    GET  /healthz               liveness and index size
+
+Errors have OpenAI's body, `{"error": {"message", "type", "param", "code"}}`. With an API key
+(`--api-key` or RAG_API_KEY) every route but /healthz needs `Authorization: Bearer <key>`.
+One process holds one in-process model; concurrent questions queue on it, while a remote
+model (`llm_url`) answers several at once.
+"""
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from .assistant import Assistant, QuestionError
+from .history import message_text
+from .types import Answer, Passage
+
+log = logging.getLogger(__name__)
+
+MODEL_ID = "zhiwen"
+MAX_BODY = 1_000_000  # bytes of one request
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status, self.body = status, {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def citation(number: int, p: Passage) -> dict:
+    """What a client needs to show a source: file, title, offsets, page, the quoted span."""
+    fields = ("source", "title", "text", "start", "end", "page", "article", "quote", "quote_start", "quote_end", "score")
+    return {"number": number, **{f: getattr(p, f) for f in fields}}
+
+
+def answer_fields(answer: Answer) -> dict:
+    """The extra fields of a completion: citations in [n] order and whether the archive had no answer."""
+    return {"citations": [citation(n, p) for n, p in enumerate(answer.citations, 1)], "refused": answer.refused}
+
+
+def create_app(assistant: Assistant, api_key: str | None = None):
+    """The ASGI app over one Assistant."""
+    app = FastAPI(title="zhiwen", summary="Questions over a Chinese news archive, answered with citations")
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError):
+        return JSONResponse(exc.body, status_code=exc.status)
+
+    @app.middleware("http")
+    async def authorise(request: Request, call_next):
+        if api_key and request.url.path != "/healthz":
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
+                error = ApiError(401, "missing or wrong API key: send `Authorization: Bearer <key>`", "authentication_error", code="invalid_api_key")
+                return JSONResponse(error.body, status_code=401)
+        return await call_next(request)
+
+    async def body_of(request: Request) -> dict:
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            raise ApiError(413, f"the request is {len(raw)} bytes; the limit is {MAX_BODY}")
+        try:
+            body = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ApiError(400, f"the body is not valid JSON ({exc})") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "the body must be a JSON object")
+        return body
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        index = assistant.retriever.index
+        return {"status": "ok", "chunks": len(index), "files": len(index.manifest.files)}
+
+    @app.get("/v1/models")
+    def models() -> dict:
+        return {"object": "list", "data": [model_card()]}
+
+    def model_card() -> dict:
+        c = assistant.config
+        backend = c.llm_url if c.llm_backend == "openai" else Path(str(c.llm_model)).name if c.llm_backend == "llama" else c.llm_backend
+        return {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "zhiwen", "answer_model": backend}
+
+    @app.post("/v1/search")
+    async def search(request: Request) -> dict:
+        body = await body_of(request)
+        query, k = body.get("query"), body.get("k", assistant.config.k)
+        if not isinstance(query, str):
+            raise ApiError(400, "`query` must be a string", param="query")
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 100:
+            raise ApiError(400, "`k` must be an integer from 1 to 100", param="k")
+        try:
+            passages = await run_in_threadpool(assistant.retrieve, query, k)
+        except QuestionError as exc:
+            raise ApiError(400, str(exc), param="query") from None
+        return {"object": "list", "data": [citation(n, p) for n, p in enumerate(passages, 1)]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        body = await body_of(request)
+        model = body.get("model") or MODEL_ID
+        if model != MODEL_ID:
+            raise ApiError(404, f"the model `{model}` does not exist; this server answers as `{MODEL_ID}` (GET /v1/models)", param="model", code="model_not_found")
+        question, history = question_of(body.get("messages"))
+        try:
+            question = assistant.check_question(question)
+        except QuestionError as exc:
+            raise ApiError(400, str(exc), param="messages") from None
+        completion = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": MODEL_ID}
+        if body.get("stream"):
+            return StreamingResponse(stream(question, history, completion), media_type="text/event-stream")
+        answer = await run_in_threadpool(assistant.ask, question, history)
+        return {**completion, "object": "chat.completion",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": "stop"}],
+                "usage": usage(question, answer.text), **answer_fields(answer)}
+
+    def stream(question: str, history: list[dict], completion: dict) -> Iterator[str]:
+        """Text pieces as deltas; the last chunk carries the checked answer (which replaces what
+        streamed when the checks changed it), its citations and the refusal flag."""
+        def event(delta: dict, finish: str | None = None, **extra) -> str:
+            chunk = {**completion, "object": "chat.completion.chunk",
+                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+            return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+
+        yield event({"role": "assistant", "content": ""})
+        try:
+            for item in assistant.ask_stream(question, history):
+                if isinstance(item, Answer):
+                    yield event({}, "stop", answer=item.text, **answer_fields(item))
+                else:
+                    yield event({"content": item})
+        except Exception as exc:  # the stream has begun: the error travels as an event
+            log.exception("answering failed")
+            yield f"data: {json.dumps(ApiError(500, f'answering failed: {exc}', 'server_error').body)}\n\n"
+        yield "data: [DONE]\n\n"
+
+    return app
+
+
+def question_of(messages: object) -> tuple[str, list[dict]]:
+    """The last user message is the question; the messages before it are the history."""
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "`messages` must be a non-empty list of {role, content}", param="messages")
+    if not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages):
+        raise ApiError(400, "each message must be an object with a `role` and a `content`", param="messages")
+    last = messages[-1]
+    if last["role"] != "user":
+        raise ApiError(400, "the last message must be the user's question", param="messages")
+    history = [{"role": m["role"], "content": message_text(m.get("content"))} for m in messages[:-1] if m["role"] in ("user", "assistant")]
+    return message_text(last.get("content")), history
+
+
+def usage(question: str, text: str) -> dict:
+    """Characters, not tokens: the answer model may be remote, and its tokenizer is not ours."""
+    return {"prompt_tokens": len(question), "completion_tokens": len(text), "total_tokens": len(question) + len(text)}
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None) -> None:
+    import uvicorn
+
+    if not is_loopback(host) and not api_key:
+        log.warning("serving on %s without an API key: anyone who can reach this port can read the archive; "
+                    "set --api-key or RAG_API_KEY", host)
+    assistant.warm()
+    uvicorn.run(create_app(assistant, api_key), host=host, port=port, log_level="info")
+
+
+if __name__ == "__main__":
+    from .cli import main
+
+    raise SystemExit(main(["serve", *sys.argv[1:]]))
