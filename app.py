@@ -8,6 +8,7 @@ Fully offline: no CDN fonts, analytics off, bound to loopback unless --host.
 from __future__ import annotations
 
 import argparse
+import hmac
 import html
 import logging
 import os
@@ -22,6 +23,7 @@ from rag import Assistant  # noqa: E402
 from rag.assistant import QuestionError  # noqa: E402
 from rag.clean import SkippedFileError, UnreadableFileError  # noqa: E402
 from rag.loaders import SUPPORTED, load  # noqa: E402
+from rag.server import is_loopback  # noqa: E402
 from rag.types import Answer  # noqa: E402
 from rag.upload import store_upload  # noqa: E402
 
@@ -183,14 +185,23 @@ def main() -> None:
     parser.add_argument("--seeds", type=Path, help="folder of articles, read recursively (default seeds/)")
     parser.add_argument("--index", type=Path, help="index folder (default index/)")
     parser.add_argument("--model", choices=list(MODELS), help="answer model (default: the configured one, RAG_* variables included)")
+    parser.add_argument("--api-key", default=os.environ.get("RAG_API_KEY"),
+                        help="ask for this password at login, any user name (default: $RAG_API_KEY)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     assistant = Assistant(seeds_dir=args.seeds, index_dir=args.index, **(MODELS[args.model] if args.model else {}))
     assistant.warm()  # build or open the index and load the models before the first user waits
     demo = build(assistant)
-    # One model in memory: questions are answered one at a time, in order.
-    demo.queue(default_concurrency_limit=1)
-    demo.launch(server_name=args.host, server_port=args.port, theme=THEME, css=CSS, footer_links=[])
+    # One model in memory answers one question at a time, in order (the page shows the queue
+    # position); a remote model (RAG_LLM_BACKEND=openai) answers several users at once.
+    demo.queue(default_concurrency_limit=1 if assistant.config.llm_backend == "llama" else 4)
+    if not is_loopback(args.host) and not args.api_key:
+        log.warning("serving on %s without a password: anyone who can reach this port can read the archive; "
+                    "set --api-key or RAG_API_KEY", args.host)
+    key = args.api_key
+    demo.launch(server_name=args.host, server_port=args.port, theme=THEME, css=CSS, footer_links=[],
+                auth=(lambda user, password: hmac.compare_digest(password.encode(), key.encode())) if key else None,
+                auth_message="zhiwen: the password is the server's API key (any user name).")
 
 
 if __name__ == "__main__":

@@ -53,3 +53,34 @@ def qa_items() -> list[dict]:
     if not QA.exists():
         pytest.fail(f"{QA} is missing; it is part of the repository")
     return [json.loads(line) for line in QA.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_process(command: list[str], ready_url: str, log_path: Path, env: dict | None = None):
+    """Start a server process and wait until `ready_url` answers; fail with the end of its log otherwise."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    log = open(log_path, "w")
+    proc = subprocess.Popen([sys.executable, *command], stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{command[0]} exited: {log_path.read_text()[-2000:]}")
+        try:
+            urllib.request.urlopen(ready_url, timeout=2)
+            return proc
+        except OSError:
+            time.sleep(1)
+    proc.terminate()
+    pytest.fail(f"{command[0]} did not start within 180 s")

@@ -3,14 +3,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from conftest import free_port, start_process
 
 from rag.history import message_text
 
@@ -21,30 +18,13 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 @pytest.fixture(scope="module")
 def app_url(assistant, tmp_path_factory):
     """`python app.py` on a free loopback port, over the test copy of the seeds and its index."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     seeds = tmp_path_factory.mktemp("app") / "seeds"
     shutil.copytree(assistant.config.seeds_dir, seeds)
     index = seeds.parent / "index"
     shutil.copytree(assistant.config.index_dir, index)
-    log = open(seeds.parent / "app.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--seeds", str(seeds), "--index", str(index)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"app exited: {(seeds.parent / 'app.log').read_text()[-2000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            time.sleep(1)
-    else:
-        pytest.fail("app did not start within 180 s")
+    proc = start_process([str(ROOT / "app.py"), "--port", str(port), "--seeds", str(seeds), "--index", str(index)], url, seeds.parent / "app.log")
     yield url, seeds
     proc.terminate()
     proc.wait(20)
@@ -164,3 +144,24 @@ def test_upload_of_every_format_and_a_folder_that_changes_under_the_app(app_url,
     assert "1 removed" in client.predict(api_name="/rescan")
     chat, sources, _ = client.predict("测试县总工会发放了多少份防暑降温物资？", [], "Extractive (no model)", 5, api_name="/respond")
     assert "memo.docx" not in sources
+
+
+def test_a_password_guards_the_app_when_asked(assistant, tmp_path):
+    from gradio_client import Client
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    proc = start_process([str(ROOT / "app.py"), "--port", str(port), "--seeds", str(assistant.config.seeds_dir),
+                          "--index", str(assistant.config.index_dir), "--api-key", "s3cret"],
+                         url, tmp_path / "app.log", {"RAG_LLM_BACKEND": "extractive"})
+    try:
+        with pytest.raises(Exception):
+            Client(url, verbose=False)  # the page is behind the login
+        client = Client(url, auth=("anyone", "s3cret"), verbose=False)
+        chat, sources, _ = client.predict("宜昌市在全省建立了多少家疗休养基地？", [], "Extractive (no model)", 5, api_name="/respond")
+        assert "15" in message_text(chat[-1]["content"])
+        with pytest.raises(Exception):
+            Client(url, auth=("anyone", "wrong"), verbose=False)
+    finally:
+        proc.terminate()
+        proc.wait(20)

@@ -3,17 +3,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import httpx
 import pytest
+from conftest import free_port, start_process
 
 KEY = "test-key"
 
@@ -21,30 +15,13 @@ KEY = "test-key"
 @pytest.fixture(scope="module")
 def server(assistant, tmp_path_factory):
     """`python -m rag.server` with the extractive backend and an API key, on a free loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     base = tmp_path_factory.mktemp("server")
     shutil.copytree(assistant.config.seeds_dir, base / "seeds")
     shutil.copytree(assistant.config.index_dir, base / "index")
-    log = open(base / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.server", "--seeds", str(base / "seeds"), "--index", str(base / "index"),
-         "--port", str(port), "--extractive"],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1", "RAG_API_KEY": KEY},
-    )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited: {(base / 'server.log').read_text()[-2000:]}")
-        try:
-            urllib.request.urlopen(f"{url}/healthz", timeout=2)
-            break
-        except OSError:
-            time.sleep(1)
-    else:
-        pytest.fail("server did not start within 180 s")
+    proc = start_process(["-m", "rag.server", "--seeds", str(base / "seeds"), "--index", str(base / "index"), "--port", str(port), "--extractive"],
+                         f"{url}/healthz", base / "server.log", {"RAG_API_KEY": KEY})
     yield url
     proc.terminate()
     proc.wait(20)
