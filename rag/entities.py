@@ -17,17 +17,30 @@ QUESTION_WORDS = frozenset(
     "多少 几 哪 哪些 哪个 哪里 哪一 哪一种 哪一个 哪一年 哪位 哪种 哪儿 什么 什么样 什么时候 时候 东西 怎么 怎样 如何 为什么 为何 何时 何地 谁 是谁 "
     "多久 多高 多大 多长 多远 第几 是否 吗 呢 了 的 是 在 有 和 与 及 为 对 将 把 被 从 于 个 家 名 项 年 一位 一种 一个".split()
 )
+_ASKING = frozenset("哪 哪个 哪一 哪些 什么 何 哪一个 哪家 哪座".split())
+_COUNTERS = frozenset("一 一个 个 家 座 位 所 种 一种 一家 一座".split())
 _NAMED_TAGS = ("ns", "nt", "nr")  # not nz: jieba tags phrases such as 和平统一 with it
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b")
 
 
 def chinese_entities(text: str) -> list[str]:
+    """Places, organisations and people the text names. A noun right after a question word
+    (哪一个**都市**, 哪个**城市**) is the kind of thing asked for, not a name the answer must carry."""
     import jieba.posseg as posseg
 
     jieba()
-    form = to_search_form(text)
-    return list(dict.fromkeys(w.word for w in posseg.cut(form)
-                              if w.flag.startswith(_NAMED_TAGS) and len(w.word) >= 2 and w.word not in QUESTION_WORDS))
+    words = list(posseg.cut(to_search_form(text)))
+    names = [w.word for i, w in enumerate(words)
+             if w.flag.startswith(_NAMED_TAGS) and len(w.word) >= 2 and w.word not in QUESTION_WORDS and not _asked_for(words, i)]
+    return list(dict.fromkeys(names))
+
+
+def _asked_for(words: list, i: int) -> bool:
+    """The word follows a question word, directly or through a counter: 哪个城市, 哪一个都市."""
+    before = [w.word for w in words[max(0, i - 2) : i]]
+    if before and before[-1] in _ASKING:
+        return True
+    return len(before) == 2 and before[0] in _ASKING and before[1] in _COUNTERS
 
 
 def english_names(text: str) -> list[str]:

@@ -1,0 +1,19 @@
+"""Named things a question names, which the answer's passage must carry."""
+from __future__ import annotations
+
+import pytest
+
+from rag.entities import chinese_entities
+
+
+@pytest.mark.parametrize("question, names", [
+    ("宜昌市在全省建立了多少家疗休养基地？", ["宜昌市"]),
+    ("济南和淄博分别建有多少家户外劳动者驿站？", ["济南", "淄博"]),
+    ("樂陵市總工會2022年成立了多少個基層工會？", ["乐陵市"]),
+    # the noun after a question word is the kind of thing asked for, not a name
+    ("美國南北戰爭期間，南方邦聯成立之初首都是哪一個都市？", ["美国", "邦联"]),
+    ("哪个城市的工会建了驿站？", []),
+    ("哪个国家的总统访问了北京？", ["北京"]),
+])
+def test_names_of_a_question(question, names):
+    assert chinese_entities(question) == names
