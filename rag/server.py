@@ -15,11 +15,13 @@ model (`llm_url`) answers several at once.
 """
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import json
 import logging
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -59,6 +61,15 @@ def answer_fields(answer: Answer) -> dict:
 def create_app(assistant: Assistant, api_key: str | None = None):
     """The ASGI app over one Assistant."""
     app = FastAPI(title="zhiwen", summary="Questions over a Chinese news archive, answered with citations")
+    # The in-process model answers one question at a time (llama.cpp is not thread-safe); others wait here.
+    gate = threading.Lock() if assistant.config.llm_backend == "llama" else None
+
+    def answering():
+        return gate if gate is not None else contextlib.nullcontext()
+
+    def ask(question: str, history: list[dict]) -> Answer:
+        with answering():
+            return assistant.ask(question, history)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
@@ -127,7 +138,7 @@ def create_app(assistant: Assistant, api_key: str | None = None):
         completion = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": MODEL_ID}
         if body.get("stream"):
             return StreamingResponse(stream(question, history, completion), media_type="text/event-stream")
-        answer = await run_in_threadpool(assistant.ask, question, history)
+        answer = await run_in_threadpool(ask, question, history)
         return {**completion, "object": "chat.completion",
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": "stop"}],
                 "usage": usage(question, answer.text), **answer_fields(answer)}
@@ -141,15 +152,19 @@ def create_app(assistant: Assistant, api_key: str | None = None):
             return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
 
         yield event({"role": "assistant", "content": ""})
-        try:
-            for item in assistant.ask_stream(question, history):
-                if isinstance(item, Answer):
-                    yield event({}, "stop", answer=item.text, **answer_fields(item))
-                else:
-                    yield event({"content": item})
-        except Exception as exc:  # the stream has begun: the error travels as an event
-            log.exception("answering failed")
-            yield f"data: {json.dumps(ApiError(500, f'answering failed: {exc}', 'server_error').body)}\n\n"
+        with answering():
+            pieces = assistant.ask_stream(question, history)
+            try:
+                for item in pieces:
+                    if isinstance(item, Answer):
+                        yield event({}, "stop", answer=item.text, **answer_fields(item))
+                    else:
+                        yield event({"content": item})
+            except Exception as exc:  # the stream has begun: the error travels as an event
+                log.exception("answering failed")
+                yield f"data: {json.dumps(ApiError(500, f'answering failed: {exc}', 'server_error').body)}\n\n"
+            finally:
+                pieces.close()  # a client that left mid-stream: stop generating, free the model
         yield "data: [DONE]\n\n"
 
     return app
@@ -187,7 +202,8 @@ def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 8000, api_k
         log.warning("serving on %s without an API key: anyone who can reach this port can read the archive; "
                     "set --api-key or RAG_API_KEY", host)
     assistant.warm()
-    uvicorn.run(create_app(assistant, api_key), host=host, port=port, log_level="info")
+    # A client that walked away from a stream must not keep the server from stopping.
+    uvicorn.run(create_app(assistant, api_key), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
 
 
 if __name__ == "__main__":
