@@ -20,6 +20,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import queue
 import sys
 import threading
 import time
@@ -151,20 +152,29 @@ def create_app(assistant: Assistant, api_key: str | None = None):
                      "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
             return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
 
+        items: queue.Queue = queue.Queue()
+
+        def produce() -> None:
+            """Answers in its own thread, so a client that leaves mid-stream never keeps the model locked."""
+            with answering():
+                try:
+                    for item in assistant.ask_stream(question, history):
+                        items.put(item)
+                except Exception as exc:
+                    log.exception("answering failed")
+                    items.put(exc)
+                finally:
+                    items.put(None)
+
+        threading.Thread(target=produce, daemon=True).start()
         yield event({"role": "assistant", "content": ""})
-        with answering():
-            pieces = assistant.ask_stream(question, history)
-            try:
-                for item in pieces:
-                    if isinstance(item, Answer):
-                        yield event({}, "stop", answer=item.text, **answer_fields(item))
-                    else:
-                        yield event({"content": item})
-            except Exception as exc:  # the stream has begun: the error travels as an event
-                log.exception("answering failed")
-                yield f"data: {json.dumps(ApiError(500, f'answering failed: {exc}', 'server_error').body)}\n\n"
-            finally:
-                pieces.close()  # a client that left mid-stream: stop generating, free the model
+        while (item := items.get()) is not None:
+            if isinstance(item, Exception):  # the stream has begun: the error travels as an event
+                yield f"data: {json.dumps(ApiError(500, f'answering failed: {item}', 'server_error').body)}\n\n"
+            elif isinstance(item, Answer):
+                yield event({}, "stop", answer=item.text, **answer_fields(item))
+            else:
+                yield event({"content": item})
         yield "data: [DONE]\n\n"
 
     return app
