@@ -184,12 +184,15 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--seeds", type=Path, help="folder of articles, read recursively (default seeds/)")
     parser.add_argument("--index", type=Path, help="index folder (default index/)")
+    parser.add_argument("--store", choices=("faiss", "milvus"), help="where the index lives (default faiss, or $RAG_STORE)")
+    parser.add_argument("--milvus-uri", help="Milvus Lite file (default <index>/milvus.db) or server, e.g. http://host:19530")
     parser.add_argument("--model", choices=list(MODELS), help="answer model (default: the configured one, RAG_* variables included)")
     parser.add_argument("--api-key", default=os.environ.get("RAG_API_KEY"),
                         help="ask for this password at login, any user name (default: $RAG_API_KEY)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    assistant = Assistant(seeds_dir=args.seeds, index_dir=args.index, **(MODELS[args.model] if args.model else {}))
+    assistant = Assistant(seeds_dir=args.seeds, index_dir=args.index, store=args.store, milvus_uri=args.milvus_uri,
+                          **(MODELS[args.model] if args.model else {}))
     assistant.warm()  # build or open the index and load the models before the first user waits
     demo = build(assistant)
     # One model in memory answers one question at a time, in order (the page shows the queue

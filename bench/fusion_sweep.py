@@ -22,7 +22,9 @@ from retrieval import KS, SHARED, load_squad  # noqa: E402
 
 from rag.clean import to_search_form  # noqa: E402
 from rag.config import load_config  # noqa: E402
-from rag.index import Manifest, VectorIndex, make_faiss, tokenize  # noqa: E402
+from rag.index import tokenize  # noqa: E402
+from rag.stores import Manifest  # noqa: E402
+from rag.stores.faiss import FaissStore, make_faiss  # noqa: E402
 from rag.retrieve import Retriever  # noqa: E402
 
 GRID = [(1.0, b) for b in (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)]
@@ -41,7 +43,7 @@ def candidates(name: str, config) -> tuple[Retriever, list]:
         rows = None
     tokens = [tokenize(c.search_text) for c in chunks]
     manifest = Manifest(1, "", vectors.shape[1], {}, {}, len(chunks), "IndexFlatIP")
-    index = VectorIndex(manifest, chunks, tokens, vectors, make_faiss(vectors, config))
+    index = FaissStore(manifest, chunks, tokens, vectors, make_faiss(vectors, config))
     retriever = Retriever(index, None, config)
     if rows is None:
         queries = [to_search_form(q) for q, _ in questions]
@@ -57,8 +59,9 @@ def candidates(name: str, config) -> tuple[Retriever, list]:
 
 def recall(retriever: Retriever, rows: list, fusion: str) -> dict[str, float]:
     hits = {k: 0 for k in KS}
+    by_id = {c.id: c for c in retriever.index.iter_chunks()}
     for dense, lexical, gold in rows:
-        ranked = [i for i, _ in retriever.collapse(retriever.fuse(dense, lexical, fusion), max(KS))]
+        ranked = [i for i, _ in retriever.collapse(retriever.fuse(dense, lexical, fusion), max(KS), by_id)]
         for k in KS:
             hits[k] += gold in ranked[:k]
     return {f"@{k}": round(hits[k] / len(rows), 4) for k in KS}

@@ -30,7 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 from rag.clean import to_search_form  # noqa: E402
 from rag.config import load_config  # noqa: E402
-from rag.index import Manifest, VectorIndex, make_faiss, tokenize  # noqa: E402
+from rag.index import tokenize  # noqa: E402
+from rag.stores import Manifest  # noqa: E402
+from rag.stores.faiss import FaissStore, make_faiss  # noqa: E402
 from rag.retrieve import Retriever  # noqa: E402
 from rag.types import Chunk  # noqa: E402
 
@@ -85,7 +87,7 @@ def reading_set(path: Path, embedder, config, limit: int | None = None) -> dict:
     embed_s = time.time() - t0
     tokens = [tokenize(c.search_text) for c in chunks]
     manifest = Manifest(1, embedder.name, embedder.dim, {}, {}, len(chunks), "IndexFlatIP")
-    index = VectorIndex(manifest, chunks, tokens, vectors, make_faiss(vectors, config))
+    index = FaissStore(manifest, chunks, tokens, vectors, make_faiss(vectors, config))
     retriever = Retriever(index, embedder, config)
 
     queries = [to_search_form(q) for q, _ in questions]
@@ -95,11 +97,12 @@ def reading_set(path: Path, embedder, config, limit: int | None = None) -> dict:
     n = max(config.candidates, max(KS))
     scores, ids = index.faiss.search(qvec, n)
     hits = {f: {k: 0 for k in KS} for f in FUSIONS}
+    by_id = {c.id: c for c in chunks}
     for row, (query, gold) in enumerate(zip(queries, (g for _, g in questions))):
         dense = [(int(i), float(s)) for i, s in zip(ids[row], scores[row]) if i >= 0]
         lexical = retriever.lexical(query, n)
         for fusion in FUSIONS:
-            ranked = [i for i, _ in retriever.collapse(retriever.fuse(dense, lexical, fusion), max(KS))]
+            ranked = [i for i, _ in retriever.collapse(retriever.fuse(dense, lexical, fusion), max(KS), by_id)]
             for k in KS:
                 hits[fusion][k] += gold in ranked[:k]
 

@@ -15,13 +15,14 @@ from .cite import file_span, verify
 from .clean import clean
 from .config import Config, load_config
 from .embed import Embedder, load_embedder
-from .index import BuildReport, CorruptIndexError, IndexMissingError, VectorIndex, build, file_stats, seeds_changed
+from .index import BuildReport, build, file_stats, seeds_changed
 from .loaders import load, page_at
 from .evidence import best_score, missing_entities, select
 from .history import standalone_question
 from .parts import combine, split_question
 from .reader import Reader, Support
 from .retrieve import Retriever
+from .stores import CorruptIndexError, IndexMissingError, check_compatible, open_store
 from .segment import segment
 from .types import Answer, Article, Document, Passage
 
@@ -88,7 +89,7 @@ class Assistant:
 
     def _open(self) -> Retriever:
         try:
-            index = VectorIndex.load(self.config.index_dir)
+            index = open_store(self.config)
         except IndexMissingError:
             log.info("no index in %s yet; building it from %s", self.config.index_dir, self.config.seeds_dir)
             self.index()
@@ -97,7 +98,7 @@ class Assistant:
             log.warning("%s; rebuilding it now", exc)
             self.index(rebuild=True)
             return self._retriever  # type: ignore[return-value]
-        index.check_compatible(self.embedder, self.config)
+        check_compatible(index.manifest, self.embedder.name, self.embedder.dim, self.config)
         stats = file_stats(self.config.seeds_dir)
         if seeds_changed(index, self.config.seeds_dir):
             log.info("%s changed since the index was built; updating it", self.config.seeds_dir)

@@ -12,11 +12,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rag", description="Ask questions about a folder of Chinese news articles.")
     parser.add_argument("--seeds", type=Path, help="folder of articles (.txt .md .html .pdf .docx), read recursively (default: seeds/)")
     parser.add_argument("--index", type=Path, help="index folder (default: index/)")
+    parser.add_argument("--store", choices=("faiss", "milvus"), help="where the index lives (default: faiss, or $RAG_STORE)")
+    parser.add_argument("--milvus-uri", help="Milvus Lite file (default: <index>/milvus.db) or server, e.g. http://host:19530")
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
     # The folders may also follow the command (`rag serve --seeds …`); SUPPRESS keeps an earlier value.
     folders = argparse.ArgumentParser(add_help=False)
     folders.add_argument("--seeds", type=Path, default=argparse.SUPPRESS, help="folder of articles (default: seeds/)")
     folders.add_argument("--index", type=Path, default=argparse.SUPPRESS, help="index folder (default: index/)")
+    folders.add_argument("--store", choices=("faiss", "milvus"), default=argparse.SUPPRESS, help="where the index lives")
+    folders.add_argument("--milvus-uri", default=argparse.SUPPRESS, help="Milvus Lite file or server URI")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("index", parents=[folders], help="build or update the index from the seeds folder")
@@ -68,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 def _assistant(args: argparse.Namespace):
     from .assistant import Assistant
 
-    settings = {}
+    settings = {"store": args.store, "milvus_uri": args.milvus_uri}
     if getattr(args, "model", None):
         settings["llm_model"] = args.model
     if getattr(args, "extractive", False):
@@ -140,6 +144,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         f"{report.chunks} chunks indexed in {report.seconds:.1f}s: "
         f"{len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed, "
         f"{len(report.unchanged)} unchanged; {report.embedded} chunks embedded"
+        + (" (" + ", ".join(f"{stage} {s:.1f}s" for stage, s in report.timings.items()) + ")" if report.timings else "")
     )
     for problem in report.problems.values():
         print(f"  not indexed: {problem}")

@@ -56,6 +56,7 @@ class Config:
     query_prefix: str = "query: "
     passage_prefix: str = "passage: "
     embed_batch_size: int = 32
+    embed_device: str = "auto"  # auto = a CUDA GPU when torch sees one, else cpu; or cpu, cuda, cuda:1, mps
     threads: int = 0  # 0 = number of physical cores
 
     max_file_mb: float = 50.0  # a larger seed file is refused by name: an e-paper PDF is mostly pictures, but 50 MB of .txt is ~70k chunks (hours)
@@ -72,6 +73,14 @@ class Config:
     hnsw_m: int = 32
     hnsw_ef_search: int = 128
     ivf_nprobe: int = 32
+
+    # Store: "faiss" (files in index_dir) or "milvus" (Milvus Lite file, or a server shared by many processes).
+    store: str = "faiss"
+    milvus_uri: str = ""  # "" = index_dir/milvus.db (Milvus Lite); or http://host:19530
+    milvus_token: str = ""  # "user:password" or an API key, for a server with authentication
+    milvus_collection: str = "zhiwen"  # prefix of the three collections, so several archives can share a server
+    milvus_index: str = "FLAT"  # exact, like FAISS below ann_threshold; HNSW for millions of chunks on a server
+    milvus_timeout: float = 30.0
 
     # Retrieval.
     k: int = 5

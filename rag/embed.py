@@ -46,6 +46,15 @@ def physical_cores() -> int:
     return max(1, len(cores))
 
 
+def embed_device(setting: str) -> str:
+    """`auto` picks a CUDA GPU when torch has one (the CPU wheel never does), else the CPU."""
+    if setting != "auto":
+        return setting
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 class SentenceTransformerEmbedder:
     def __init__(self, config: Config):
         path = config.embed_model_path
@@ -58,7 +67,8 @@ class SentenceTransformerEmbedder:
         from sentence_transformers import SentenceTransformer
 
         torch.set_num_threads(config.threads or physical_cores())
-        self.model = SentenceTransformer(str(path) if path.exists() else config.embed_model, device="cpu")
+        self.device = embed_device(config.embed_device)
+        self.model = SentenceTransformer(str(path) if path.exists() else config.embed_model, device=self.device)
         self.name = f"sentence-transformers:{config.embed_model}"
         self.dim = int(self.model.get_embedding_dimension())
         self.batch_size = config.embed_batch_size

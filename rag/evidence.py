@@ -14,7 +14,7 @@ from .clean import jieba, to_search_form
 from .config import Config
 from .entities import QUESTION_WORDS as _QUESTION_WORDS, absent_entities, english_names, is_pinyin, pinyin_of
 from .embed import Embedder
-from .index import VectorIndex
+from .stores import Store
 from .injection import is_instruction
 from .types import Passage
 
@@ -35,7 +35,7 @@ def question_terms(question: str) -> list[str]:
     return [t for t in dict.fromkeys(terms) if t not in _QUESTION_WORDS]
 
 
-def select(question: str, passages: list[Passage], index: VectorIndex, embedder: Embedder, config: Config) -> list[Evidence]:
+def select(question: str, passages: list[Passage], index: Store, embedder: Embedder, config: Config) -> list[Evidence]:
     """The best sentences, in reading order of their passages, within the character budget.
 
     Sentence vectors were computed at index time, so this costs one query embedding.
@@ -45,8 +45,9 @@ def select(question: str, passages: list[Passage], index: VectorIndex, embedder:
     names = [w.lower() for w in english_names(question) if is_pinyin(w)]
     wants_number = bool(_QUANTITY.search(question))
     candidates: list[Evidence] = []
+    chunks = index.chunks(p.chunk_id for p in passages)
     for number, p in enumerate(passages):
-        chunk = index.chunks[p.chunk_id]
+        chunk = chunks[p.chunk_id]
         dense = index.sentence_vectors_of(p.chunk_id) @ query
         for (a, b), cosine in zip(chunk.sentences, dense):
             sentence = p.text[a:b].strip()

@@ -10,46 +10,29 @@ fusion) and is carried by the multilingual dense side.
 """
 from __future__ import annotations
 
-import logging
-
-import numpy as np
-
 from .clean import to_search_form
 from .config import Config
 from .embed import Embedder
-from .index import VectorIndex, tokenize
-from .types import Passage
-
-log = logging.getLogger(__name__)
+from .index import tokenize
+from .stores import Store
+from .types import Chunk, Passage
 
 FUSIONS = ("rrf", "cc", "dense", "bm25")
 
 
 class Retriever:
-    def __init__(self, index: VectorIndex, embedder: Embedder, config: Config):
-        import bm25s
-
-        logging.getLogger("bm25s").setLevel(logging.WARNING)
+    def __init__(self, index: Store, embedder: Embedder, config: Config):
         self.index = index
         self.embedder = embedder
         self.config = config
-        self.bm25 = bm25s.BM25()
-        if index.tokens:
-            self.bm25.index(index.tokens, show_progress=False)
-        self._trigrams = [_trigrams(c.search_text) for c in index.chunks]
+        self._trigrams: dict[int, frozenset[str]] = {}  # per candidate, when first collapsed (an index update makes a new Retriever)
 
     def dense(self, query: str, n: int) -> list[tuple[int, float]]:
         vector = self.embedder.encode_queries([query])[0]
-        return self.index.search(vector, n)
+        return self.index.dense(vector, n)
 
     def lexical(self, query: str, n: int) -> list[tuple[int, float]]:
-        vocab = self.bm25.vocab_dict if self.index.tokens else {}
-        terms = [t for t in tokenize(query) if t in vocab]
-        if not terms:
-            return []
-        scores = self.bm25.get_scores(terms)
-        top = np.argsort(-scores)[:n]
-        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+        return self.index.lexical(tokenize(query), n)
 
     def search(self, question: str, k: int, fusion: str | None = None) -> list[Passage]:
         query = to_search_form(question)
@@ -57,7 +40,10 @@ class Retriever:
         fusion = fusion or self.config.fusion
         dense = self.dense(query, n) if fusion != "bm25" else []
         lexical = self.lexical(query, n) if fusion != "dense" else []
-        return [self._passage(i, s) for i, s in self.collapse(self.fuse(dense, lexical, fusion), k)]
+        ranked = self.fuse(dense, lexical, fusion)
+        chunks = self.index.chunks(i for i, _ in ranked)
+        ranked = [(i, s) for i, s in ranked if i in chunks]
+        return [self._passage(chunks[i], s) for i, s in self.collapse(ranked, k, chunks)]
 
     def fuse(self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]], fusion: str) -> list[tuple[int, float]]:
         c = self.config
@@ -71,18 +57,25 @@ class Retriever:
             return convex([dense, lexical], [c.dense_weight, c.bm25_weight])
         raise ValueError(f"unknown fusion {fusion!r}; choose one of {FUSIONS}")
 
-    def collapse(self, ranked: list[tuple[int, float]], k: int) -> list[tuple[int, float]]:
+    def collapse(self, ranked: list[tuple[int, float]], k: int, chunks: dict[int, Chunk]) -> list[tuple[int, float]]:
         """Keep the best of near-identical hits (repeated paragraphs, reprinted stories)."""
         kept: list[tuple[int, float]] = []
         for i, score in ranked:
-            if all(_jaccard(self._trigrams[i], self._trigrams[j]) < self.config.dedup_jaccard for j, _ in kept):
+            if all(_jaccard(self._trigrams_of(i, chunks), self._trigrams_of(j, chunks)) < self.config.dedup_jaccard for j, _ in kept):
                 kept.append((i, score))
                 if len(kept) == k:
                     break
         return kept
 
-    def _passage(self, i: int, score: float) -> Passage:
-        c = self.index.chunks[i]
+    def _trigrams_of(self, i: int, chunks: dict[int, Chunk]) -> frozenset[str]:
+        if i not in self._trigrams:
+            if len(self._trigrams) > 100_000:
+                self._trigrams.clear()
+            self._trigrams[i] = _trigrams(chunks[i].search_text)
+        return self._trigrams[i]
+
+    @staticmethod
+    def _passage(c: Chunk, score: float) -> Passage:
         return Passage(text=c.text, source=c.source, title=c.title, score=score, start=c.start, end=c.end, chunk_id=c.id, article=c.article, page=c.page)
 
 

@@ -49,6 +49,24 @@ def assistant(tmp_path_factory, embedder):
 
 
 @pytest.fixture(scope="session")
+def milvus_assistant(tmp_path_factory, embedder):
+    """The same over Milvus Lite: the store tests and the retrieval tests run on both stores."""
+    from rag import Assistant
+
+    base = tmp_path_factory.mktemp("milvus-assistant")
+    shutil.copytree(SEEDS, base / "seeds")
+    bot = Assistant(seeds_dir=base / "seeds", index_dir=base / "index", store="milvus")
+    bot._embedder = embedder
+    bot.index(progress=False)
+    return bot
+
+
+@pytest.fixture(params=["faiss", "milvus"])
+def any_assistant(request):
+    return request.getfixturevalue("assistant" if request.param == "faiss" else "milvus_assistant")
+
+
+@pytest.fixture(scope="session")
 def qa_items() -> list[dict]:
     if not QA.exists():
         pytest.fail(f"{QA} is missing; it is part of the repository")

@@ -89,3 +89,31 @@ def test_missing_model_names_the_install_command(tmp_path):
 
     with pytest.raises(ModelMissingError, match="rag models install"):
         load_embedder(Config(models_dir=tmp_path))
+
+
+def test_the_embedding_device_is_the_gpu_when_torch_has_one_else_the_cpu(embedder):
+    import torch
+
+    from rag.embed import embed_device
+
+    assert embed_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert embed_device("cuda:1") == "cuda:1"  # an explicit choice is kept
+    assert embedder.model.device.type == embed_device("auto").split(":")[0]
+
+
+def test_a_build_reports_where_its_time_went(tmp_path, seed_files, embedder):
+    import shutil
+
+    from rag.index import build
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(seed_files[4], seeds)
+    duplicate = seeds / "reprint.txt"  # a reprinted article: its sentences are embedded once
+    shutil.copy(seed_files[4], duplicate)
+    index, report = build(seeds, tmp_path / "index", embedder, Config(), progress=False)
+    assert list(report.timings) == ["read and chunk", "embed chunks", "embed sentences", "bm25 terms", "write"]
+    assert all(s >= 0 for s in report.timings.values())
+    a, b = ([c for c in index.iter_chunks() if c.source == name] for name in (seed_files[4].name, "reprint.txt"))
+    assert len(a) == len(b) > 0
+    assert all(np.array_equal(index.sentence_vectors_of(x.id), index.sentence_vectors_of(y.id)) for x, y in zip(a, b))

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from rag.config import Config
-from rag.index import CorruptIndexError, IndexMissingError, StaleIndexError, VectorIndex, build, make_faiss
+from rag.index import build, chunk_file, tokenize
+from rag.stores import CorruptIndexError, IndexMissingError, StaleIndexError, check_compatible, open_store
+from rag.stores.faiss import FaissStore, make_faiss
 
 
 @pytest.fixture
@@ -20,50 +22,74 @@ def small(tmp_path, seed_files):
     return seeds, tmp_path / "index"
 
 
-def test_build_writes_a_complete_index(small, embedder):
+@pytest.fixture(params=["faiss", "milvus"])
+def store(request) -> Config:
+    """The same tests run against each store: FAISS files, and Milvus Lite (a local .db)."""
+    return Config(store=request.param)
+
+
+def _sentence_vectors(index, source: str) -> dict[str, np.ndarray]:
+    return {c.text: index.sentence_vectors_of(c.id) for c in index.iter_chunks() if c.source == source}
+
+
+def test_build_writes_a_complete_index(small, embedder, store):
     seeds, index_dir = small
-    index, report = build(seeds, index_dir, embedder, Config(), progress=False)
+    index, report = build(seeds, index_dir, embedder, store, progress=False)
     assert report.added == sorted(p.name for p in seeds.iterdir())
-    loaded = VectorIndex.load(index_dir)
+    loaded = open_store(store.with_overrides(index_dir=index_dir))
+    assert type(loaded) is type(index)
     assert len(loaded) == len(index) == report.chunks > 0
     assert loaded.manifest.embed_model == embedder.name and loaded.manifest.dim == embedder.dim
     assert set(loaded.manifest.files) == {p.name for p in seeds.iterdir()}
-    assert np.allclose(loaded.vectors, index.vectors)
-    assert [c.id for c in loaded.chunks] == list(range(len(loaded)))
+    chunks = list(loaded.iter_chunks())
+    assert len({c.id for c in chunks}) == len(chunks) == len(loaded)
+    # every chunk is found by its own text, densely and by its BM25 terms, and carries one vector per sentence
+    for chunk in chunks[:: max(1, len(chunks) // 5)]:
+        vector = embedder.encode_passages([chunk.search_text], progress=False)[0]
+        assert loaded.dense(vector, 3)[0][0] == chunk.id
+        assert chunk.id in [i for i, _ in loaded.lexical(tokenize(chunk.search_text), 3)]
+        assert loaded.sentence_vectors_of(chunk.id).shape == (len(chunk.sentences), embedder.dim)
+        assert loaded.chunks([chunk.id]) == {chunk.id: chunk}
 
 
-def test_update_embeds_only_new_or_changed_files(small, embedder, seed_files):
+def test_update_embeds_only_new_or_changed_files(small, embedder, seed_files, store):
     seeds, index_dir = small
-    first, _ = build(seeds, index_dir, embedder, Config(), progress=False)
+    first, _ = build(seeds, index_dir, embedder, store, progress=False)
+    kept_before = _sentence_vectors(first, seed_files[4].name)
 
-    _, again = build(seeds, index_dir, embedder, Config(), progress=False)
+    _, again = build(seeds, index_dir, embedder, store, progress=False)
     assert again.embedded == 0 and not again.touched
 
     shutil.copy(seed_files[0], seeds)
     changed = seeds / seed_files[3].name
     changed.write_text(changed.read_text(encoding="utf-8") + "\n新增一段:测试增量索引的段落。\n", encoding="utf-8")
-    index, report = build(seeds, index_dir, embedder, Config(), progress=False)
+    index, report = build(seeds, index_dir, embedder, store, progress=False)
     assert report.added == [seed_files[0].name] and report.changed == [changed.name]
     assert report.unchanged == [seed_files[4].name]
-    new_count = sum(c.source in (seed_files[0].name, changed.name) for c in index.chunks)
+    chunks = list(index.iter_chunks())
+    assert len(chunks) == len(index)
+    new_count = sum(c.source in (seed_files[0].name, changed.name) for c in chunks)
     assert report.embedded == new_count
-    assert any("测试增量索引" in c.text for c in index.chunks)
+    assert any("测试增量索引" in c.text for c in chunks)
+    # the changed file's old version is gone, not kept beside the new one
+    assert sorted(c.text for c in chunks if c.source == changed.name) == sorted(c.text for c in chunk_file(changed, store))
     # the reused file keeps its vectors
-    old_rows = [i for i, c in enumerate(first.chunks) if c.source == seed_files[4].name]
-    new_rows = [i for i, c in enumerate(index.chunks) if c.source == seed_files[4].name]
-    assert np.allclose(first.vectors[old_rows], index.vectors[new_rows])
+    kept_after = _sentence_vectors(index, seed_files[4].name)
+    assert kept_after.keys() == kept_before.keys()
+    assert all(np.allclose(kept_before[t], kept_after[t]) for t in kept_before)
 
     (seeds / seed_files[0].name).unlink()
-    index, report = build(seeds, index_dir, embedder, Config(), progress=False)
+    index, report = build(seeds, index_dir, embedder, store, progress=False)
     assert report.removed == [seed_files[0].name] and report.embedded == 0
-    assert all(c.source != seed_files[0].name for c in index.chunks)
+    assert all(c.source != seed_files[0].name for c in index.iter_chunks())
+    assert seed_files[0].name not in open_store(store.with_overrides(index_dir=index_dir)).manifest.files
 
 
-def test_bad_files_are_reported_not_fatal(small, embedder):
+def test_bad_files_are_reported_not_fatal(small, embedder, store):
     seeds, index_dir = small
     (seeds / "empty.txt").write_bytes(b"")
     (seeds / "broken.txt").write_bytes(bytes(range(0x80, 0x100)) * 10)
-    index, report = build(seeds, index_dir, embedder, Config(), progress=False)
+    index, report = build(seeds, index_dir, embedder, store, progress=False)
     assert set(report.problems) == {"empty.txt", "broken.txt"}
     assert "broken.txt" in report.problems["broken.txt"]
     assert len(index) > 0
@@ -72,23 +98,23 @@ def test_bad_files_are_reported_not_fatal(small, embedder):
 def test_missing_corrupt_and_stale_indexes_say_how_to_rebuild(small, embedder):
     seeds, index_dir = small
     with pytest.raises(IndexMissingError, match=r"rag --index \S+ index"):
-        VectorIndex.load(index_dir)
+        FaissStore.load(index_dir)
     build(seeds, index_dir, embedder, Config(), progress=False)
     generation = index_dir / (index_dir / "CURRENT").read_text()
 
     manifest = json.loads((generation / "manifest.json").read_text())
     (generation / "manifest.json").write_text(json.dumps({**manifest, "format_version": 999}))
     with pytest.raises(StaleIndexError, match=r"rag --index \S+ index"):
-        VectorIndex.load(index_dir)
+        FaissStore.load(index_dir)
 
     (generation / "manifest.json").write_text(json.dumps(manifest))
-    VectorIndex.load(index_dir).check_compatible(embedder, Config())
+    check_compatible(FaissStore.load(index_dir).manifest, embedder.name, embedder.dim, Config())
     with pytest.raises(StaleIndexError, match="rebuild"):
-        VectorIndex.load(index_dir).check_compatible(embedder, Config(chunk_max=500))
+        check_compatible(FaissStore.load(index_dir).manifest, embedder.name, embedder.dim, Config(chunk_max=500))
 
     (generation / "vectors.npy").write_bytes(b"not numpy")
     with pytest.raises(CorruptIndexError, match=r"rag --index \S+ index"):
-        VectorIndex.load(index_dir)
+        FaissStore.load(index_dir)
     # a corrupt index is rebuilt from scratch rather than trusted
     index, report = build(seeds, index_dir, embedder, Config(), progress=False)
     assert report.embedded == len(index) > 0
@@ -110,7 +136,7 @@ def test_concurrent_builds_leave_one_consistent_index(small, embedder):
     for t in threads:
         t.join()
     assert not errors
-    index = VectorIndex.load(index_dir)
+    index = FaissStore.load(index_dir)
     assert len(index) == index.faiss.ntotal
     generations = [p for p in index_dir.glob("gen-*")]
     assert len(generations) <= 2 and not any(p.name.endswith(".tmp") for p in generations)

@@ -14,7 +14,7 @@ from formats import WRITERS, source_lines, write_html, write_pdf
 
 from rag.clean import SkippedFileError, UnreadableFileError, clean
 from rag.config import Config
-from rag.index import _scan, build, chunk_file
+from rag.index import _scan, chunk_file
 from rag.loaders import SUPPORTED, load, page_at
 
 

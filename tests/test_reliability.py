@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import codecs
-import json
 import os
 import shutil
 import subprocess
@@ -10,13 +9,14 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from rag.chunk import chunk_article
 from rag.clean import UnreadableFileError, clean, decode, in_script
 from rag.config import Config
-from rag.index import CorruptIndexError, VectorIndex, build
+from rag.index import build
+from rag.stores import CorruptIndexError
+from rag.stores.faiss import FaissStore
 from rag.injection import is_instruction, without_instructions
 from rag.types import Article, Paragraph
 
@@ -65,8 +65,8 @@ def test_each_bad_file_is_reported_by_name_and_the_rest_is_indexed(seeds, embedd
     assert "not a format" in report.problems["notes.rtf"]
     assert "1 MB limit" in report.problems["huge.txt"] and "outside the seeds folder" in report.problems["leak.txt"]
     assert "RecursionError" in report.problems["crash.txt"]
-    assert {c.source for c in index.chunks} == {"004_27a72bc7b7d6e54f.txt"}
-    assert not any("root:x" in c.text for c in index.chunks)
+    assert {c.source for c in index.iter_chunks()} == {"004_27a72bc7b7d6e54f.txt"}
+    assert not any("root:x" in c.text for c in index.iter_chunks())
     # the failures are remembered: a second run rewrites nothing, yet still reports them
     again_index, again = build(seeds, tmp_path / "index", embedder, config, progress=False)
     assert not again.touched and set(again.problems) == set(report.problems)
@@ -145,13 +145,13 @@ def test_every_corruption_is_one_clear_line_and_plain_index_repairs_it(seeds, em
         (index_dir / (index_dir / "CURRENT").read_text() / ".verified").unlink(missing_ok=True)
         corrupt()
         with pytest.raises(CorruptIndexError) as caught:
-            VectorIndex.load(index_dir)
+            FaissStore.load(index_dir)
         message = str(caught.value)
         assert "\n" not in message and f"rag --index {index_dir} index" in message, name
         assert "index" in message and (index_dir.name in message), name
         repaired, report = build(seeds, index_dir, embedder, Config(), progress=False)
         assert report.embedded == len(repaired) == len(good), name
-        assert len(VectorIndex.load(index_dir)) == len(good), name
+        assert len(FaissStore.load(index_dir)) == len(good), name
 
 
 def test_the_assistant_repairs_a_corrupt_index_by_itself(seeds, embedder, tmp_path):
@@ -173,7 +173,7 @@ def test_leftover_staging_is_removed_when_the_index_is_opened(seeds, embedder, t
     build(seeds, index_dir, embedder, Config(), progress=False)
     (index_dir / "gen-1-1.tmp").mkdir()
     (index_dir / "gen-1-1.tmp" / "vectors.npy").write_bytes(b"partial")
-    VectorIndex.load(index_dir)
+    FaissStore.load(index_dir)
     assert not list(index_dir.glob("*.tmp"))
 
 
@@ -240,12 +240,12 @@ def test_a_kill_at_any_point_leaves_a_whole_index(killable, tmp_path, point, cou
     run = subprocess.run([sys.executable, "-c", _KILLER, point, str(count), str(seeds), str(index_dir)],
                          capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert run.returncode == 137, run.stderr[-2000:]  # the build really died at that point
-    loaded = VectorIndex.load(index_dir)
-    sources = {c.source for c in loaded.chunks}
+    loaded = FaissStore.load(index_dir)
+    sources = {c.source for c in loaded.iter_chunks()}
     assert sources in (BEFORE, BEFORE | {"new.txt"})
     assert len(loaded) == loaded.faiss.ntotal == loaded.vectors.shape[0]
     final, _ = build(seeds, index_dir, embedder, config, progress=False)
-    assert {c.source for c in final.chunks} == BEFORE | {"new.txt"}
+    assert {c.source for c in final.iter_chunks()} == BEFORE | {"new.txt"}
     assert not list(index_dir.glob("*.tmp"))
 
 
