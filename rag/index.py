@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import hashlib
+import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -215,16 +217,20 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
                 return old, report
 
         clock = _lap(report, "read and chunk", clock)
-        texts = [c.search_text for c in new_chunks]
-        contexts = [s for c in new_chunks for s in sentence_contexts(c)]
-        empty = np.zeros((0, embedder.dim), np.float32)
-        new_vectors = embedder.encode_passages(texts, progress=progress) if texts else empty
-        clock = _lap(report, "embed chunks", clock)
-        new_sentence_vectors = _embed_unique(embedder, contexts, progress) if contexts else empty
-        clock = _lap(report, "embed sentences", clock)
+        by_file: dict[str, list[Chunk]] = {}
+        for chunk in new_chunks:
+            by_file.setdefault(chunk.source, []).append(chunk)
+        try:
+            embedded = _embed_files(by_file, hashes, embedder, config, report, progress)
+        except KeyboardInterrupt:
+            log.warning("interrupted: the files embedded so far are kept; run `rag index` again to go on from there")
+            raise
+        clock = time.perf_counter()
         report.embedded = len(new_chunks)
-        new_tokens = [tokenize(t) for t in tqdm(texts, desc="bm25 terms", unit="chunk", disable=not progress or not texts)]
-        clock = _lap(report, "bm25 terms", clock)
+        empty = np.zeros((0, embedder.dim), np.float32)
+        new_vectors = np.concatenate([empty, *(embedded[f].vectors for f in by_file)])
+        new_sentence_vectors = np.concatenate([empty, *(embedded[f].sentence_vectors for f in by_file)])
+        new_tokens = [t for f in by_file for t in embedded[f].tokens]
         manifest = Manifest(
             format_version=old.manifest.format_version if old is not None else FORMAT_VERSION,
             embed_model=embedder.name,
@@ -240,6 +246,7 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
                         new_vectors.astype(np.float32), new_sentence_vectors.astype(np.float32))
         index = store.write(update)
         _lap(report, "write", clock)
+        shutil.rmtree(index_dir / _PARTIAL, ignore_errors=True)
     report.chunks = len(index)
     report.seconds = time.time() - started
     return index, report
@@ -251,10 +258,98 @@ def _lap(report: BuildReport, stage: str, since: float) -> float:
     return now
 
 
-def _embed_unique(embedder: Embedder, texts: list[str], progress: bool) -> np.ndarray:
+@dataclass
+class _Embedded:
+    """What indexing computes for one file."""
+
+    vectors: np.ndarray
+    sentence_vectors: np.ndarray
+    tokens: list[list[str]]
+
+
+_PARTIAL = ".partial"  # per-file results of a build not yet written, so an interrupted build resumes
+_GROUP_CHUNKS = 256  # chunks embedded together: big enough for full batches, small enough to save often
+
+
+def _embed_files(by_file: dict[str, list[Chunk]], hashes: dict[str, str], embedder: Embedder, config: Config,
+                 report: BuildReport, progress: bool) -> dict[str, _Embedded]:
+    """Embed the new files in groups, under one progress bar, saving each file's result as it is done."""
+    from tqdm import tqdm
+
+    partial = config.index_dir / _PARTIAL
+    partial.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(json.dumps([embedder.name, chunking_params(config)]).encode()).hexdigest()[:16]
+    saved = {name: partial / f"{hashes[name]}-{key}.npz" for name in by_file}
+    done = {name: _load_partial(saved[name]) for name in by_file if saved[name].exists()}
+    done = {name: result for name, result in done.items() if result is not None and len(result.tokens) == len(by_file[name])}
+    if done:
+        log.info("resuming: %d of %d files were embedded by an interrupted build", len(done), len(by_file))
+    total = sum(len(chunks) for chunks in by_file.values())
+    todo = [name for name in by_file if name not in done]
+    with tqdm(total=total, initial=total - sum(len(by_file[n]) for n in todo), desc="indexing", unit="chunk",
+              disable=not progress or not total, smoothing=0.1) as bar:
+        for group in _groups(todo, by_file):
+            chunks = [c for name in group for c in by_file[name]]
+            clock = time.perf_counter()
+            vectors = embedder.encode_passages([c.search_text for c in chunks])
+            clock = _add(report, "embed chunks", clock)
+            contexts = [sentence_contexts(c) for c in chunks]
+            sentence_vectors = _embed_unique(embedder, [s for group_contexts in contexts for s in group_contexts])
+            clock = _add(report, "embed sentences", clock)
+            tokens = [tokenize(c.search_text) for c in chunks]
+            clock = _add(report, "bm25 terms", clock)
+            row = sentence_row = 0
+            for name in group:
+                n = len(by_file[name])
+                sentences = sum(len(c) for c in contexts[row : row + n])
+                result = _Embedded(vectors[row : row + n], sentence_vectors[sentence_row : sentence_row + sentences], tokens[row : row + n])
+                _save_partial(saved[name], result)
+                done[name] = result
+                row, sentence_row = row + n, sentence_row + sentences
+            bar.update(len(chunks))
+            bar.set_postfix_str(f"{len(done)}/{len(by_file)} files")
+    return done
+
+
+def _groups(names: list[str], by_file: dict[str, list[Chunk]]) -> Iterator[list[str]]:
+    group, size = [], 0
+    for name in names:
+        group.append(name)
+        size += len(by_file[name])
+        if size >= _GROUP_CHUNKS:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
+
+
+def _save_partial(path: Path, result: _Embedded) -> None:
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, vectors=result.vectors, sentence_vectors=result.sentence_vectors,
+             tokens=np.array(json.dumps(result.tokens, ensure_ascii=False)))
+    os.replace(tmp, path)
+
+
+def _load_partial(path: Path) -> _Embedded | None:
+    try:
+        with np.load(path) as data:
+            return _Embedded(data["vectors"], data["sentence_vectors"], json.loads(str(data["tokens"])))
+    except Exception:  # a half-written or foreign file: embed that file again
+        return None
+
+
+def _add(report: BuildReport, stage: str, since: float) -> float:
+    now = time.perf_counter()
+    report.timings[stage] = round(report.timings.get(stage, 0.0) + now - since, 2)
+    return now
+
+
+def _embed_unique(embedder: Embedder, texts: list[str]) -> np.ndarray:
     """Each distinct text once: overlapping chunks share a sentence, and archives repeat paragraphs."""
+    if not texts:
+        return np.zeros((0, embedder.dim), np.float32)
     unique = list(dict.fromkeys(texts))
-    vectors = embedder.encode_passages(unique, progress=progress)
+    vectors = embedder.encode_passages(unique)
     row = {text: i for i, text in enumerate(unique)}
     return vectors[[row[t] for t in texts]]
 

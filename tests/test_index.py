@@ -153,3 +153,48 @@ def test_large_corpora_switch_to_an_approximate_index(ann, kind):
     _, exact_ids = flat.search(vectors[:50], 1)
     _, approx_ids = approx.search(vectors[:50], 1)
     assert (exact_ids[:, 0] == np.arange(50)).all() and (approx_ids[:, 0] == np.arange(50)).mean() >= 0.9
+
+
+class _Counting:
+    """The real embedder, counting what it is asked to embed; `fail_after` calls raise Ctrl-C."""
+
+    def __init__(self, embedder, fail_after: int | None = None):
+        self.embedder, self.fail_after, self.calls, self.texts = embedder, fail_after, 0, 0
+        self.name, self.dim = embedder.name, embedder.dim
+
+    def encode_passages(self, texts, progress=False):
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise KeyboardInterrupt
+        self.texts += len(texts)
+        return self.embedder.encode_passages(texts)
+
+    def encode_queries(self, texts):
+        return self.embedder.encode_queries(texts)
+
+
+def test_an_interrupted_build_resumes_without_embedding_finished_files_again(tmp_path, seed_files, embedder, monkeypatch):
+    import rag.index
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for seed in seed_files:
+        shutil.copy(seed, seeds)
+    monkeypatch.setattr(rag.index, "_GROUP_CHUNKS", 1)  # a group per file
+    with pytest.raises(KeyboardInterrupt):
+        build(seeds, tmp_path / "index", _Counting(embedder, fail_after=4), Config(), progress=False)  # 2 files done
+    with pytest.raises(IndexMissingError):
+        FaissStore.load(tmp_path / "index")  # nothing half-written became the index
+
+    resumed = _Counting(embedder)
+    index, report = build(seeds, tmp_path / "index", resumed, Config(), progress=False)
+    fresh = _Counting(embedder)
+    build(seeds, tmp_path / "fresh", fresh, Config(), progress=False, rebuild=True)
+    finished = [c for c in index.iter_chunks() if c.source in {seed_files[0].name, seed_files[1].name}]
+    assert resumed.calls == 2 * 3 and resumed.texts < fresh.texts  # only the three unfinished files
+    assert report.embedded == len(index) and len(report.added) == 5
+    assert not (tmp_path / "index" / ".partial").exists()
+    reference = FaissStore.load(tmp_path / "fresh")
+    for chunk in finished:  # resumed from what was saved, the same vectors a clean build computes
+        twin = next(c for c in reference.iter_chunks() if (c.source, c.start) == (chunk.source, chunk.start))
+        assert np.allclose(index.sentence_vectors_of(chunk.id), reference.sentence_vectors_of(twin.id), atol=1e-5)
