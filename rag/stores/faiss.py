@@ -26,18 +26,19 @@ from .base import FORMAT_VERSION, CorruptIndexError, IndexMissingError, Manifest
 
 log = logging.getLogger(__name__)
 
-_FILES = ("chunks.jsonl", "vectors.npy", "sentence_vectors.npy", "faiss.index")
+_FILES = ("chunks.jsonl", "tokens.jsonl", "vectors.npy", "sentence_vectors.npy", "faiss.index")
+_BM25 = "bm25"
 _VERIFIED = ".verified"  # written once a generation's checksums matched; later opens check sizes only
 
 
 class FaissStore:
     def __init__(
-        self, manifest: Manifest, chunks: list[Chunk], tokens: list[list[str]], vectors: np.ndarray, faiss_index,
+        self, manifest: Manifest, chunks: list[Chunk], tokens: list[list[str]] | Path, vectors: np.ndarray, faiss_index,
         sentence_vectors: np.ndarray | None = None, index_dir: Path | None = None, config: Config | None = None,
     ):
         self.manifest = manifest
         self.chunk_list = chunks
-        self.tokens = tokens
+        self._tokens = tokens  # a list, or the file it is read from when a build needs it (BM25 itself is saved)
         self.vectors = vectors
         self.faiss = faiss_index
         self.sentence_vectors = sentence_vectors if sentence_vectors is not None else np.zeros((0, vectors.shape[1]), np.float32)
@@ -59,12 +60,20 @@ class FaissStore:
 
     def lexical(self, terms: list[str], n: int) -> list[tuple[int, float]]:
         bm25 = self.bm25
-        terms = [t for t in terms if t in bm25.vocab_dict] if self.tokens else []
+        terms = [t for t in terms if t in bm25.vocab_dict] if self.chunk_list else []
         if not terms:
             return []
         scores = bm25.get_scores(terms)
         top = np.argsort(-scores)[:n]
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+
+    @property
+    def tokens(self) -> list[list[str]]:
+        if isinstance(self._tokens, Path):
+            self._tokens = _read(self._tokens, self.index_dir, _read_tokens)
+            if len(self._tokens) != len(self.chunk_list):
+                raise CorruptIndexError(f"the index in {self.index_dir} is inconsistent (term counts differ); {repair_hint(self.index_dir)}")
+        return self._tokens
 
     @property
     def bm25(self):
@@ -73,7 +82,7 @@ class FaissStore:
 
             logging.getLogger("bm25s").setLevel(logging.WARNING)
             self._bm25 = bm25s.BM25()
-            if self.tokens:
+            if self.chunk_list:
                 self._bm25.index(self.tokens, show_progress=False)
         return self._bm25
 
@@ -115,12 +124,19 @@ class FaissStore:
         staging = generation.with_name(generation.name + ".tmp")
         staging.mkdir()
         with open(staging / "chunks.jsonl", "w", encoding="utf-8") as f:
-            for chunk, tokens in zip(self.chunk_list, self.tokens):
-                f.write(json.dumps({**dataclasses.asdict(chunk), "tokens": tokens}, ensure_ascii=False) + "\n")
+            for chunk in self.chunk_list:
+                f.write(json.dumps(dataclasses.asdict(chunk), ensure_ascii=False) + "\n")
+        with open(staging / "tokens.jsonl", "w", encoding="utf-8") as f:
+            for tokens in self.tokens:
+                f.write(json.dumps(tokens, ensure_ascii=False) + "\n")
         np.save(staging / "vectors.npy", self.vectors)
         np.save(staging / "sentence_vectors.npy", self.sentence_vectors)
         faiss.write_index(self.faiss, str(staging / "faiss.index"))
-        self.manifest.checksums = {name: [(staging / name).stat().st_size, _sha256(staging / name)] for name in _FILES}
+        files = list(_FILES)
+        if self.chunk_list:  # opening then maps BM25 instead of recounting every term of the archive
+            self.bm25.save(str(staging / _BM25), show_progress=False)
+            files += [f"{_BM25}/{p.name}" for p in sorted((staging / _BM25).iterdir())]
+        self.manifest.checksums = {name: [(staging / name).stat().st_size, _sha256(staging / name)] for name in files}
         (staging / "manifest.json").write_text(json.dumps(dataclasses.asdict(self.manifest), indent=1, ensure_ascii=False))
         _fsync_dir(staging)
         staging.rename(generation)
@@ -152,15 +168,27 @@ class FaissStore:
             )
         _verify(generation, manifest, index_dir)
         chunks, tokens = _read(generation / "chunks.jsonl", index_dir, _read_chunks)
-        vectors = _read(generation / "vectors.npy", index_dir, np.load)
-        sentence_vectors = _read(generation / "sentence_vectors.npy", index_dir, np.load)
+        if (generation / "tokens.jsonl").exists():
+            tokens = generation / "tokens.jsonl"  # read only by the next build: a large archive opens faster and smaller
+        # Mapped, not read: a large archive's sentence vectors are paged in only for the passages retrieved.
+        vectors = _read(generation / "vectors.npy", index_dir, lambda p: np.load(p, mmap_mode="r"))
+        sentence_vectors = _read(generation / "sentence_vectors.npy", index_dir, lambda p: np.load(p, mmap_mode="r"))
         faiss_index = _read(generation / "faiss.index", index_dir, lambda p: faiss.read_index(str(p)))
-        if not (len(chunks) == len(tokens) == vectors.shape[0] == faiss_index.ntotal == manifest.count):
+        if not (len(chunks) == vectors.shape[0] == faiss_index.ntotal == manifest.count):
             raise CorruptIndexError(f"the index in {index_dir} is inconsistent (counts differ); {repair_hint(index_dir)}")
         index = cls(manifest, chunks, tokens, vectors, faiss_index, sentence_vectors, index_dir, config)
+        if (generation / _BM25).is_dir():
+            index._bm25 = _read(generation / _BM25, index_dir, _load_bm25)
         if index.sentence_rows[-1] != len(sentence_vectors):
             raise CorruptIndexError(f"the index in {index_dir} is inconsistent (sentence counts differ); {repair_hint(index_dir)}")
         return index
+
+
+def _load_bm25(path: Path):
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s.BM25.load(str(path), mmap=True, show_progress=False)
 
 
 def make_faiss(vectors: np.ndarray, config: Config):
@@ -222,12 +250,19 @@ def _read(path: Path, index_dir: Path, reader):
         ) from exc
 
 
+def _read_tokens(path: Path) -> list[list[str]]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
 def _read_chunks(path: Path) -> tuple[list[Chunk], list[list[str]]]:
+    """Chunks, and their terms where an older index kept them in the same file."""
     chunks, tokens = [], []
     with open(path, encoding="utf-8") as f:
         for line in f:
             row = json.loads(line)
-            tokens.append(row.pop("tokens"))
+            if "tokens" in row:
+                tokens.append(row.pop("tokens"))
             row["sentences"] = tuple(tuple(span) for span in row["sentences"])
             chunks.append(Chunk(**row))
     return chunks, tokens
