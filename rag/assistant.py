@@ -244,7 +244,7 @@ class Assistant:
                 meta.setdefault("ttft", time.perf_counter() - started)
                 yield reading.answer
             raw, support = reading.answer, reading.support
-            meta["question_share"] = support.question_share
+            meta.update(question_share=support.question_share, quote_context=support.context)
         cited = verify(raw, passages, asked, lang, support.passage if support else None)
         if cited.unsupported:
             meta["refusal_reason"] = f"answer rests on facts found in no passage: {cited.unverified}"
