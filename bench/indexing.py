@@ -2,13 +2,15 @@
 
     .venv/bin/python bench/indexing.py --out bench/results/indexing.json           # all below
     .venv/bin/python bench/indexing.py --skip-drcd                                  # without the 4-minute build
+    .venv/bin/python bench/indexing.py --large-only                                 # part 3 only
 
 1. `rag index` of the five seeds and of DRCD dev (every paragraph a file), each in a
    fresh process: wall time, the build's own split by stage, peak RSS.
 2. Cold start: `rag ask "…"` from a fresh process to its first answer byte, and
    `python app.py` to a page that answers (the app loads index and models first).
 3. Opening a large FAISS store: 20k and 100k chunks (DRCD paragraphs repeated, random
-   unit vectors, eight sentences each), open time, first query, RSS, in a fresh process.
+   unit vectors, eight sentences each), open time, first query, RSS, in a fresh process;
+   and writing 10 more files (50 chunks) into it, without their embedding.
 """
 from __future__ import annotations
 
@@ -130,11 +132,28 @@ for i in range(5): store.sentence_vectors_of(i)
 query = time.perf_counter() - started
 print(opened, query, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
+    add = f"""
+import sys, time, numpy as np, dataclasses
+sys.path.insert(0, {str(ROOT)!r})
+from rag.stores.faiss import FaissStore
+from rag.stores import Update
+store = FaissStore.load(__import__("pathlib").Path(sys.argv[1]))
+new = [dataclasses.replace(c, id=0, source=f"added{{i // 5}}.txt") for i, c in enumerate(store.chunk_list[:50])]
+manifest = dataclasses.replace(store.manifest, files={{**store.manifest.files, **{{c.source: "+" for c in new}}}})
+rng = np.random.default_rng(1)
+def unit(rows):
+    v = rng.standard_normal((rows, 384)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+started = time.perf_counter()
+store.write(Update(manifest, set(), new, [["新"]] * len(new), unit(len(new)), unit(8 * len(new))))
+print(time.perf_counter() - started)
+"""
     # twice: the first open of a generation also verifies its checksums once
     first, second = (subprocess.run([PY, "-c", probe, str(index)], capture_output=True, text=True, env=ENV, check=True).stdout.split()
                      for _ in range(2))
     size = sum(p.stat().st_size for p in index.rglob("*") if p.is_file())
-    return {"chunks": n, "disk_mib": round(size / 2**20), "first_open_s": round(float(first[0]), 2),
+    added = float(subprocess.run([PY, "-c", add, str(index)], capture_output=True, text=True, env=ENV, check=True).stdout)
+    return {"add_10_files_write_s": round(added, 1), "chunks": n, "disk_mib": round(size / 2**20), "first_open_s": round(float(first[0]), 2),
             "open_s": round(float(second[0]), 2), "first_query_s": round(float(second[1]), 3), "rss_mib": round(float(second[2]))}
 
 
@@ -142,10 +161,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path)
     parser.add_argument("--skip-drcd", action="store_true")
+    parser.add_argument("--large-only", action="store_true", help="only part 3, the large stores")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rag-indexing-"))
     results: dict = {}
     try:
+        if args.large_only:
+            results["large"] = [large_store(n, work) for n in (20_000, 100_000)]
+            print(json.dumps(results, indent=1))
+            return
         results["seeds"] = index_run(ROOT / "seeds", work / "seeds-index")
         print("seeds", results["seeds"], flush=True)
         question = "宜昌市在全省建立了多少家疗休养基地？"

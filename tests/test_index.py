@@ -213,3 +213,17 @@ def test_opening_maps_the_saved_bm25_instead_of_recounting_every_term(small, emb
         mapped, counted = loaded.lexical(terms, 10), built.lexical(terms, 10)
         assert [i for i, _ in mapped] == [i for i, _ in counted]
         assert [s for _, s in mapped] == pytest.approx([s for _, s in counted])
+
+
+def test_a_build_that_only_adds_extends_the_faiss_index_and_one_that_crosses_the_threshold_rebuilds_it(small, embedder, seed_files):
+    seeds, index_dir = small
+    first, _ = build(seeds, index_dir, embedder, Config(ann_threshold=10_000), progress=False)
+    shutil.copy(seed_files[0], seeds)
+    grown, _ = build(seeds, index_dir, embedder, Config(ann_threshold=10_000), progress=False)
+    assert type(grown.faiss).__name__ == "IndexFlatIP" and grown.faiss.ntotal == len(grown)
+    for chunk in list(grown.iter_chunks())[::9]:  # old and new rows are found by their own vectors
+        assert grown.dense(np.asarray(grown.vectors[chunk.id]), 1)[0][0] == chunk.id
+    shutil.copy(seed_files[1], seeds)
+    crossed, _ = build(seeds, index_dir, embedder, Config(ann_threshold=len(grown) + 1, ann="hnsw"), progress=False)
+    assert type(crossed.faiss).__name__ == "IndexHNSWFlat" and crossed.faiss.ntotal == len(crossed)
+    assert first.faiss.ntotal == len(first)  # the earlier store's index was copied, not changed under its readers

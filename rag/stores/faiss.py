@@ -104,12 +104,26 @@ class FaissStore:
         vectors = np.concatenate([self.vectors[keep], update.vectors]).astype(np.float32)
         kept_sentences = [self.sentence_vectors_of(i) for i in keep]
         sentence_vectors = np.concatenate([np.zeros((0, vectors.shape[1]), np.float32), *kept_sentences, update.sentence_vectors]).astype(np.float32)
-        faiss_index = make_faiss(vectors, self.config)
+        faiss_index = self._extended(update.vectors) if len(keep) == len(self.chunk_list) else None
+        if faiss_index is None:
+            faiss_index = make_faiss(vectors, self.config)
         manifest = dataclasses.replace(update.manifest, count=len(chunks), faiss=type(faiss_index).__name__)
         store = FaissStore(manifest, chunks, [self.tokens[i] for i in keep] + update.tokens, vectors, faiss_index,
                            sentence_vectors, self.index_dir, self.config)
         store.save(self.index_dir)
         return store
+
+    def _extended(self, added: np.ndarray):
+        """When a build only adds, a copy of the current FAISS index with the new vectors appended
+        (an HNSW graph over 100k chunks takes a minute to rebuild); None when the kind must change."""
+        import faiss
+
+        if isinstance(self.faiss, faiss.IndexFlat) and len(self.chunk_list) + len(added) > self.config.ann_threshold:
+            return None  # grown past ann_threshold: exact becomes approximate
+        index = faiss.clone_index(self.faiss)
+        if len(added):
+            index.add(np.ascontiguousarray(added, dtype=np.float32))
+        return index
 
     @classmethod
     def empty(cls, manifest: Manifest, index_dir: Path, config: Config) -> "FaissStore":
