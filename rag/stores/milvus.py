@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import time
 from collections import OrderedDict
 from typing import Iterable, Iterator
@@ -221,6 +222,9 @@ class MilvusStore:
 def connect(config: Config):
     """A client for the configured Milvus; a failure says what to do about it."""
     uri = uri_of(config)
+    # gRPC's C core writes reconnect chatter to stderr (a Lite server answers keepalive pings
+    # during a long embedding with GOAWAY, and the client reconnects); failures still raise.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     try:
         from pymilvus import MilvusClient
     except ImportError as exc:
