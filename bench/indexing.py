@@ -28,6 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from output import report  # noqa: E402
+
 SHARED = ROOT.parent / "shared"
 PY = sys.executable
 RAG = [PY, "-m", "rag.cli"]
@@ -168,7 +171,7 @@ def main() -> None:
     try:
         if args.large_only:
             results["large"] = [large_store(n, work) for n in (20_000, 100_000)]
-            print(json.dumps(results, indent=1))
+            report(results, args.out)
             return
         results["seeds"] = index_run(ROOT / "seeds", work / "seeds-index")
         print("seeds", results["seeds"], flush=True)
@@ -190,11 +193,7 @@ def main() -> None:
             print("drcd", results["drcd_dev"], flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    text = json.dumps(results, indent=1, ensure_ascii=False)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    report(results, args.out)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from output import report  # noqa: E402
 from retrieval import KS, SHARED, load_squad  # noqa: E402
 
 from rag.clean import to_search_form  # noqa: E402
@@ -111,11 +112,7 @@ def main() -> None:
         results = {name: run_set(name, embedder, workdir) for name in SETS}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    text = json.dumps(results, indent=1, ensure_ascii=False)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    report(results, args.out)
 
 
 if __name__ == "__main__":

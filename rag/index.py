@@ -232,7 +232,7 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
         new_sentence_vectors = np.concatenate([empty, *(embedded[f].sentence_vectors for f in by_file)])
         new_tokens = [t for f in by_file for t in embedded[f].tokens]
         manifest = Manifest(
-            format_version=old.manifest.format_version if old is not None else FORMAT_VERSION,
+            format_version=FORMAT_VERSION,
             embed_model=embedder.name,
             dim=embedder.dim,
             chunking=chunking_params(config),
@@ -242,7 +242,9 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
             problems={name: report.problems[name] for name in hashes if name in report.problems},
         )
         store = old if old is not None else empty_store(config, embedder.name, embedder.dim)
-        update = Update(manifest, set(report.changed) | set(report.removed), new_chunks, new_tokens,
+        # Every indexed file not kept as it is: changed, removed, or unreadable now (then absent from `hashes`).
+        remove = set(old.manifest.files) - set(report.unchanged) if old is not None else set()
+        update = Update(manifest, remove, new_chunks, new_tokens,
                         new_vectors.astype(np.float32), new_sentence_vectors.astype(np.float32))
         index = store.write(update)
         _lap(report, "write", clock)
@@ -253,8 +255,9 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
 
 
 def _lap(report: BuildReport, stage: str, since: float) -> float:
+    """Add the time since `since` to a stage (stages done per group add up); returns now."""
     now = time.perf_counter()
-    report.timings[stage] = round(now - since, 2)
+    report.timings[stage] = round(report.timings.get(stage, 0.0) + now - since, 2)
     return now
 
 
@@ -292,12 +295,12 @@ def _embed_files(by_file: dict[str, list[Chunk]], hashes: dict[str, str], embedd
             chunks = [c for name in group for c in by_file[name]]
             clock = time.perf_counter()
             vectors = embedder.encode_passages([c.search_text for c in chunks])
-            clock = _add(report, "embed chunks", clock)
+            clock = _lap(report, "embed chunks", clock)
             contexts = [sentence_contexts(c) for c in chunks]
             sentence_vectors = _embed_unique(embedder, [s for group_contexts in contexts for s in group_contexts])
-            clock = _add(report, "embed sentences", clock)
+            clock = _lap(report, "embed sentences", clock)
             tokens = [tokenize(c.search_text) for c in chunks]
-            clock = _add(report, "bm25 terms", clock)
+            clock = _lap(report, "bm25 terms", clock)
             row = sentence_row = 0
             for name in group:
                 n = len(by_file[name])
@@ -336,12 +339,6 @@ def _load_partial(path: Path) -> _Embedded | None:
             return _Embedded(data["vectors"], data["sentence_vectors"], json.loads(str(data["tokens"])))
     except Exception:  # a half-written or foreign file: embed that file again
         return None
-
-
-def _add(report: BuildReport, stage: str, since: float) -> float:
-    now = time.perf_counter()
-    report.timings[stage] = round(report.timings.get(stage, 0.0) + now - since, 2)
-    return now
 
 
 def _embed_unique(embedder: Embedder, texts: list[str]) -> np.ndarray:

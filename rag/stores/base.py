@@ -61,7 +61,8 @@ class Manifest:
 
 @dataclass
 class Update:
-    """One build's change: drop every chunk of `remove`, add `chunks` (ids assigned by the store)."""
+    """One build's change: drop every chunk of the files in `remove` (every indexed file not kept as
+    it is), add `chunks` (ids assigned by the store)."""
 
     manifest: Manifest  # the manifest once applied (count is set by the store)
     remove: set[str]

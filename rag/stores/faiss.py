@@ -99,7 +99,7 @@ class FaissStore:
 
     def write(self, update: Update) -> "FaissStore":
         """Keep the rows of untouched files, append the new ones, and save a new generation."""
-        keep = [i for i, c in enumerate(self.chunk_list) if c.source not in update.remove and c.source in update.manifest.files]
+        keep = [i for i, c in enumerate(self.chunk_list) if c.source not in update.remove]
         chunks = [dataclasses.replace(c, id=i) for i, c in enumerate([self.chunk_list[i] for i in keep] + update.chunks)]
         vectors = np.concatenate([self.vectors[keep], update.vectors]).astype(np.float32)
         kept_sentences = [self.sentence_vectors_of(i) for i in keep]
