@@ -116,6 +116,12 @@ def sentence_contexts(chunk: Chunk) -> list[str]:
     return [f"{title}：{to_search_form(chunk.text[a:b])}" for a, b in chunk.sentences]
 
 
+def sentence_spans(chunk: Chunk) -> list[tuple[int, int]]:
+    """Where each sentence lies in `search_text` (the title, a newline, the chunk in search form)."""
+    head = f"{chunk.title}\n"
+    return [(len(to_search_form(head + chunk.text[:a])), len(to_search_form(head + chunk.text[:b]))) for a, b in chunk.sentences]
+
+
 def chunk_articles(articles: list[Article], config: Config) -> list[Chunk]:
     chunks: list[Chunk] = []
     for number, article in enumerate(articles):

