@@ -51,7 +51,7 @@ REFUSALS = {
 _ANY_MARKER = re.compile(r"[\[【［]\s*\d*\s*[\]】］]?")
 _TITLE_CHARS = 16  # titles only orient the model; every prompt token costs ~15 ms on two cores
 # An example makes the 1.5B model write a sentence, not a bare number.
-_ANSWER_IN = {"zh-Hans": "", "zh-Hant": "", "en": "\n（“答案：”一行用英文写一个完整的句子，例如：答案：The city has built 526 stations.[1]）"}
+_ANSWER_IN = {"zh-Hans": "", "zh-Hant": "", "en": "\n（“答案：”一行用英文写一个完整的句子，主语用问题里的名称，例如：答案：The company has hired 120 drivers.[1]）"}
 
 
 class ModelUnavailableError(RuntimeError):
@@ -86,8 +86,9 @@ def build_messages(question: str, evidence: list[Evidence], passages: list[Passa
 
 class Generator(Protocol):
     name: str
+    continues: bool  # whether `stream` can continue an answer it is given the start of (`prefix`)
 
-    def stream(self, messages: list[dict], max_tokens: int) -> Iterator[str]: ...
+    def stream(self, messages: list[dict], max_tokens: int, prefix: str = "") -> Iterator[str]: ...
 
 
 class LlamaGenerator:
@@ -110,6 +111,8 @@ class LlamaGenerator:
             ) from exc
         self.name = f"llama.cpp:{path.name}"
         self.lock = threading.Lock()
+        self._format = _chat_formatter(self.llm)
+        self.continues = self._format is not None
         self._warm()
 
     def _warm(self) -> None:
@@ -117,12 +120,37 @@ class LlamaGenerator:
         for _ in self.stream([{"role": "system", "content": QUOTE_PROMPT}, {"role": "user", "content": "你好"}], 1):
             pass
 
-    def stream(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
+    def stream(self, messages: list[dict], max_tokens: int, prefix: str = "") -> Iterator[str]:
+        """The model's reply; with `prefix`, its continuation of a reply that starts so. The prompt
+        is formatted here with the model's own chat template, so a continuation shares every token
+        before it with the first call and llama.cpp evaluates only what is new."""
         with self.lock:
-            for chunk in self.llm.create_chat_completion(messages, stream=True, max_tokens=max_tokens, temperature=0.0):
-                piece = chunk["choices"][0]["delta"].get("content")
+            if self._format is None:
+                if prefix:
+                    raise ValueError("this model has no chat template; it cannot continue a reply")
+                for chunk in self.llm.create_chat_completion(messages, stream=True, max_tokens=max_tokens, temperature=0.0):
+                    piece = chunk["choices"][0]["delta"].get("content")
+                    if piece:
+                        yield piece
+                return
+            formatted = self._format(messages=messages)
+            for chunk in self.llm.create_completion(formatted.prompt + prefix, stream=True, max_tokens=max_tokens,
+                                                    temperature=0.0, stop=formatted.stop):
+                piece = chunk["choices"][0]["text"]
                 if piece:
                     yield piece
+
+
+def _chat_formatter(llm):
+    """The GGUF's own chat template (None when it has none)."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llm.metadata.get("tokenizer.chat_template")
+    if not template:
+        return None
+    token = llm._model.token_get_text
+    return Jinja2ChatFormatter(template=template, eos_token=token(llm.token_eos()),
+                               bos_token=token(llm.token_bos()) if llm.token_bos() >= 0 else "")
 
 
 class OpenAIGenerator:
@@ -133,8 +161,11 @@ class OpenAIGenerator:
         self.model = config.llm_api_model
         self.timeout = config.llm_timeout
         self.name = f"openai:{url}"
+        self.continues = False
 
-    def stream(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
+    def stream(self, messages: list[dict], max_tokens: int, prefix: str = "") -> Iterator[str]:
+        if prefix:
+            raise ValueError("an OpenAI-compatible server cannot be asked to continue a reply")
         body = json.dumps({"model": self.model, "messages": messages, "stream": True, "max_tokens": max_tokens, "temperature": 0}).encode()
         request = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
         try:

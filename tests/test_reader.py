@@ -24,21 +24,26 @@ class Scripted:
 
     name = "scripted"
 
-    def __init__(self, *replies: str):
+    def __init__(self, *replies: str, continues: bool = False):
         self.replies, self.prompts, self.systems, self.closed = list(replies), [], [], 0
+        self.continues, self.prefixes, self.served = continues, [], []
 
-    def stream(self, messages, max_tokens):
+    def stream(self, messages, max_tokens, prefix=""):
         self.prompts.append(messages[-1]["content"])
         self.systems.append(messages[0]["content"])
+        self.prefixes.append(prefix)
+        self.served.append(0)
         try:
-            yield from self.replies.pop(0)  # one character per piece, like tokens
+            for char in self.replies.pop(0):  # one character per piece, like tokens
+                self.served[-1] += 1
+                yield char
         finally:
             self.closed += 1
 
 
-def scripted(assistant, *replies) -> tuple[Assistant, Scripted]:
+def scripted(assistant, *replies, continues: bool = False) -> tuple[Assistant, Scripted]:
     bot = make(assistant)
-    bot._generator, bot._generator_loaded = Scripted(*replies), True
+    bot._generator, bot._generator_loaded = Scripted(*replies, continues=continues), True
     return bot, bot._generator
 
 
@@ -136,6 +141,26 @@ def test_the_citation_carries_the_quoted_span_in_file_offsets(assistant):
     raw = decode(assistant.config.seeds_dir / cited.source)
     # the span is what the article says (the model's copy added a 了), at the file's own offsets
     assert normalised(raw[cited.quote_start : cited.quote_end])[0] == normalised(cited.quote)[0] == "全省建立15家疗休养基地"
+
+
+def test_once_the_quote_is_placed_the_rest_of_the_copy_is_skipped(assistant):
+    """Copying a whole sentence costs seconds; once the copy is found in a passage, the model is
+    asked to go on from the answer label, and the citation covers the rest of the sentence."""
+    sentence = "宜昌市总出台劳模(职工)疗休养基地管理办法(试行),并在全省建立15家疗休养基地,涵盖酒店、自然景区、红色参观地、特色乡村等各类疗休养资源。"
+    bot, model = scripted(assistant, f"原文：{sentence}\n答案：15家[1]", "15家[1]", continues=True)
+    answer = bot.ask("宜昌市在全省建立了多少家疗休养基地？")
+    assert not answer.refused and answer.text.startswith("15家")
+    assert model.prefixes[0] == "" and model.prefixes[1].startswith("原文：宜昌市总出台") and model.prefixes[1].endswith("…\n答案：")
+    assert model.served[0] < len(sentence) // 2 and model.closed == 2  # the copy stopped early, its stream closed
+    cited = answer.citations[0]
+    assert normalised(cited.quote)[0] == normalised(sentence)[0]  # the whole sentence, not the copied part
+
+
+def test_a_model_that_cannot_continue_copies_its_whole_quote(assistant):
+    sentence = "宜昌市总出台劳模(职工)疗休养基地管理办法(试行),并在全省建立15家疗休养基地"
+    bot, model = scripted(assistant, f"原文：{sentence}\n答案：15家[1]")
+    answer = bot.ask("宜昌市在全省建立了多少家疗休养基地？")
+    assert not answer.refused and model.prefixes == [""] and model.served[0] == len(f"原文：{sentence}\n答案：15家[1]")
 
 
 # ---- the real model on the cases that used to fail -----------------------------------------
