@@ -4,6 +4,7 @@
     .venv/bin/python bench/indexing.py --skip-drcd                                  # without the 4-minute build
     .venv/bin/python bench/indexing.py --large-only                                 # part 3 only
     .venv/bin/python bench/indexing.py --skip-large                                 # parts 1 and 2
+    .venv/bin/python bench/indexing.py --archive 20000 --out bench/results/indexing-archive-20k.json
 
 1. `rag index` of the five seeds and of DRCD dev (every paragraph a file), each in a
    fresh process: wall time, the build's own split by stage, peak RSS.
@@ -12,6 +13,8 @@
 3. Opening a large FAISS store: 20k and 100k chunks (DRCD paragraphs repeated, random
    unit vectors, eight sentences each), open time, first query, RSS, in a fresh process;
    and writing 10 more files (50 chunks) into it, without their embedding.
+4. `--archive N`: `rag index` of N paragraph files (DRCD and CMRC paragraphs cycled, each file
+   distinct), time, split and peak RSS; then `rag index` after adding 10 files.
 """
 from __future__ import annotations
 
@@ -91,6 +94,31 @@ def app_ready(seeds: Path, index: Path) -> float:
         proc.wait()
 
 
+def archive_run(n: int, work: Path) -> dict:
+    """`rag index` of n paragraph files (DRCD and CMRC paragraphs, cycled: a paragraph seen again
+    gets a numbered headline, so every file and chunk is distinct), then `rag index` again after
+    10 new files are added."""
+    paragraphs = [(a["title"], p["context"]) for name in ("DRCD_dev.json", "DRCD_test.json", "cmrc2018_dev.json", "cmrc2018_trial.json")
+                  for a in json.loads((SHARED / "bench" / name).read_text(encoding="utf-8"))["data"] for p in a["paragraphs"]]
+    seeds, index = work / f"archive-{n}", work / f"archive-{n}-index"
+    seeds.mkdir()
+
+    def write(i: int) -> None:
+        title, text = paragraphs[i % len(paragraphs)]
+        (seeds / f"{i:06d}.txt").write_text(f"{title}（{i // len(paragraphs) + 1}）\n\n{text}\n", encoding="utf-8")
+
+    for i in range(n):
+        write(i)
+    result = index_run(seeds, index)
+    for i in range(n, n + 10):
+        write(i)
+    add = timed_run([*RAG, "--seeds", str(seeds), "--index", str(index), "index"])
+    line = next(x for x in add.pop("stdout").splitlines() if "chunks indexed" in x)
+    result["add_10_files"] = {**add, "build_s": float(re.search(r"indexed in ([\d.]+)s", line).group(1)), "report": line.strip()}
+    result["files"] = n
+    return result
+
+
 def large_store(n: int, work: Path) -> dict:
     """Write a FAISS store of n chunks, then open it and search once in a fresh process."""
     code = f"""
@@ -167,10 +195,15 @@ def main() -> None:
     parser.add_argument("--skip-drcd", action="store_true")
     parser.add_argument("--large-only", action="store_true", help="only part 3, the large stores")
     parser.add_argument("--skip-large", action="store_true", help="everything but part 3")
+    parser.add_argument("--archive", type=int, default=0, help="only part 4: index an archive of this many paragraph files")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rag-indexing-"))
     results: dict = {}
     try:
+        if args.archive:
+            results["archive"] = archive_run(args.archive, work)
+            report(results, args.out)
+            return
         if args.large_only:
             results["large"] = [large_store(n, work) for n in (20_000, 100_000)]
             report(results, args.out)
