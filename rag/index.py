@@ -188,7 +188,10 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
         from tqdm import tqdm
 
         clock = time.perf_counter()
-        for name, path in tqdm(files.items(), desc="reading files", unit="file", disable=not progress or len(files) < 2):
+        # One bar for the whole build: it counts the files as they are read, then the chunks as they are embedded.
+        bar = tqdm(total=len(files), desc="indexing: reading", unit="file", disable=not progress, smoothing=0.1)
+        for name, path in files.items():
+            bar.update()
             try:
                 digest = file_hash(path)
             except OSError as exc:
@@ -212,6 +215,7 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
         if old is not None:
             report.removed = sorted(set(old.manifest.files) - set(files))
             if not report.touched:
+                bar.close()
                 report.chunks = len(old)
                 report.seconds = time.time() - started
                 return old, report
@@ -221,10 +225,12 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
         for chunk in new_chunks:
             by_file.setdefault(chunk.source, []).append(chunk)
         try:
-            embedded = _embed_files(by_file, hashes, embedder, config, report, progress)
+            embedded = _embed_files(by_file, hashes, embedder, config, report, bar)
         except KeyboardInterrupt:
             log.warning("interrupted: the files embedded so far are kept; run `rag index` again to go on from there")
             raise
+        finally:
+            bar.close()
         clock = time.perf_counter()
         report.embedded = len(new_chunks)
         empty = np.zeros((0, embedder.dim), np.float32)
@@ -275,10 +281,8 @@ _GROUP_CHUNKS = 256  # chunks embedded together: big enough for full batches, sm
 
 
 def _embed_files(by_file: dict[str, list[Chunk]], hashes: dict[str, str], embedder: Embedder, config: Config,
-                 report: BuildReport, progress: bool) -> dict[str, _Embedded]:
-    """Embed the new files in groups, under one progress bar, saving each file's result as it is done."""
-    from tqdm import tqdm
-
+                 report: BuildReport, bar) -> dict[str, _Embedded]:
+    """Embed the new files in groups, on the build's progress bar, saving each file's result as it is done."""
     partial = config.index_dir / _PARTIAL
     partial.mkdir(parents=True, exist_ok=True)
     key = hashlib.sha256(json.dumps([embedder.name, chunking_params(config), config.sentence_vectors]).encode()).hexdigest()[:16]
@@ -292,26 +296,28 @@ def _embed_files(by_file: dict[str, list[Chunk]], hashes: dict[str, str], embedd
     pool = config.sentence_vectors == "pooled"
     total = sum(len(chunks) for chunks in by_file.values())
     todo = [name for name in by_file if name not in done]
-    with tqdm(total=total, initial=total - sum(len(by_file[n]) for n in todo), desc="indexing", unit="chunk",
-              disable=not progress or not total, smoothing=0.1) as bar:
-        for group in _groups(todo, by_file):
-            chunks = [c for name in group for c in by_file[name]]
-            clock = time.perf_counter()
-            vectors, sentence_vectors = _embed_chunks(embedder, chunks, pool, report, clock)
-            clock = time.perf_counter()
-            counts = [len(c.sentences) for c in chunks]
-            tokens = [tokenize(c.search_text) for c in chunks]
-            clock = _lap(report, "bm25 terms", clock)
-            row = sentence_row = 0
-            for name in group:
-                n = len(by_file[name])
-                sentences = sum(counts[row : row + n])
-                result = _Embedded(vectors[row : row + n], sentence_vectors[sentence_row : sentence_row + sentences], tokens[row : row + n])
-                _save_partial(saved[name], result)
-                done[name] = result
-                row, sentence_row = row + n, sentence_row + sentences
-            bar.update(len(chunks))
-            bar.set_postfix_str(f"{len(done)}/{len(by_file)} files")
+    bar.reset(total=total)
+    bar.unit = "chunk"
+    bar.set_description("indexing")
+    bar.update(total - sum(len(by_file[n]) for n in todo))
+    for group in _groups(todo, by_file):
+        chunks = [c for name in group for c in by_file[name]]
+        clock = time.perf_counter()
+        vectors, sentence_vectors = _embed_chunks(embedder, chunks, pool, report, clock)
+        clock = time.perf_counter()
+        counts = [len(c.sentences) for c in chunks]
+        tokens = [tokenize(c.search_text) for c in chunks]
+        clock = _lap(report, "bm25 terms", clock)
+        row = sentence_row = 0
+        for name in group:
+            n = len(by_file[name])
+            sentences = sum(counts[row : row + n])
+            result = _Embedded(vectors[row : row + n], sentence_vectors[sentence_row : sentence_row + sentences], tokens[row : row + n])
+            _save_partial(saved[name], result)
+            done[name] = result
+            row, sentence_row = row + n, sentence_row + sentences
+        bar.update(len(chunks))
+        bar.set_postfix_str(f"{len(done)}/{len(by_file)} files")
     return done
 
 
