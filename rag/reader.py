@@ -42,10 +42,10 @@ _QUOTE_LABEL = re.compile(r"^\s*[*#>\s]*(原文|原句|引文|quote|source)\s*[:
 _ANSWER_LABEL = re.compile(r"\n?\s*[*#\s]*(答案|回答|answer)\s*[:：]\s*", re.I)
 _COPIED = 0.8  # share of a quote's characters that must match the passage, in order
 _NOTHING = {"", "无", "無", "没有", "沒有", "none", "无。", "無。", "n/a"}
-# Once this many characters of a quote (normalised) are found word for word in a passage, the
-# rest of the copy is skipped (see Reader._quote_then_answer).
+# Once this many characters of a quote (normalised) are found word for word in the evidence, the
+# rest of the copy is written for the model (see Reader._quote_then_answer).
 _PLACED_AFTER = 20
-_SKIP = "…\n答案："
+_CLAUSE_END = re.compile(r"[。！？；!?;]|\n")
 
 
 @dataclass
@@ -75,9 +75,7 @@ class Reading:
 def locate(quote: str, passages: list[Passage]) -> Support | None:
     """Find the quoted fragment in a passage: exactly after normalising, else the passage stretch
     around its longest common run that matches at least `_COPIED` of it (a model copying a sentence
-    drops or adds a character or two). A quote that ends in the reader's cut (`…`) stands for the
-    rest of its sentence."""
-    cut = quote.rstrip().endswith("…")
+    drops or adds a character or two)."""
     target, _ = normalised(strip_markers(quote).replace("…", ""))
     if len(target) < 2:
         return None
@@ -86,7 +84,7 @@ def locate(quote: str, passages: list[Passage]) -> Support | None:
         form, where = normalised(passage.text)
         at = form.find(target)
         if at >= 0:
-            return _support(passages, number, where[at], where[at + len(target) - 1] + 1, cut)
+            return _support(passages, number, where[at], where[at + len(target) - 1] + 1)
         run = difflib.SequenceMatcher(None, target, form, autojunk=False).find_longest_match(0, len(target), 0, len(form))
         if not run.size:
             continue
@@ -98,16 +96,14 @@ def locate(quote: str, passages: list[Passage]) -> Support | None:
             best = (matched, number, where[lo + blocks[0].b], where[lo + blocks[-1].b + blocks[-1].size - 1] + 1)
     if best is None or best[0] < max(4, _COPIED * len(target)):
         return None
-    return _support(passages, *best[1:], cut)
+    return _support(passages, *best[1:])
 
 
-def _support(passages: list[Passage], number: int, start: int, end: int, to_sentence_end: bool = False) -> Support:
+def _support(passages: list[Passage], number: int, start: int, end: int) -> Support:
     passage = passages[number]
     spans = split_sentences(passage.text) or [(0, len(passage.text))]
     inside = [i for i, (a, b) in enumerate(spans) if a < end and b > start] or [0]
     first, last = inside[0], inside[-1]
-    if to_sentence_end:  # a quote cut short stands for the rest of its sentence
-        end = max(end, len(passage.text[: spans[last][1]].rstrip()))
     sentence = passage.text[spans[first][0] : spans[last][1]]
     around = passage.text[spans[max(0, first - 1)][0] : spans[min(len(spans) - 1, last + 1)][1]]
     return Support(number, start, end, sentence, around, f"{passage.title}\n{around}")
@@ -245,33 +241,43 @@ class Reader:
         return Reading(answer, quote, support)
 
     def _quote_then_answer(self, messages: list[dict], passages: list[Passage]) -> Iterator[str]:
-        """The model's reply. Once its quote is found word for word in a passage (`_PLACED_AFTER`
-        characters), the rest of the copy is skipped: the reply is continued from "…" and the
-        answer label. Copying a whole sentence costs 2-3 s on two cores, and the sentence is known."""
+        """The model's reply. Once its quote is found word for word in the evidence it was shown
+        (`_PLACED_AFTER` characters), the rest of the sentence is copied for it and it goes on from
+        the answer label: llama.cpp reads those tokens in one batch, about three times faster than
+        the model writes them, and the model sees the same quote it would have written."""
         budget = self.config.max_answer_tokens + self.config.max_quote_tokens
         pieces = self.generator.stream(messages, budget)
-        forms = [normalised(p.text)[0] for p in passages] if getattr(self.generator, "continues", False) else []
+        shown = messages[-1]["content"]
+        form, where = normalised(shown) if getattr(self.generator, "continues", False) else ("", [])
         text = ""
         try:
             for piece in pieces:
                 text += piece
                 yield piece
-                if forms and _placed(text, forms):
+                rest = form and _rest_of_quote(text, shown, form, where)
+                if rest:
                     pieces.close()
-                    yield _SKIP
-                    pieces = self.generator.stream(messages, self.config.max_answer_tokens, prefix=text + _SKIP)
+                    yield rest + "\n答案："
+                    pieces = self.generator.stream(messages, self.config.max_answer_tokens, prefix=text + rest + "\n答案：")
                     yield from pieces
                     return
         finally:
             pieces.close()
 
 
-def _placed(reply: str, forms: list[str]) -> bool:
-    """Whether a reply still copying its quote has copied enough of it to place it in a passage."""
+def _rest_of_quote(reply: str, shown: str, form: str, where: list[int]) -> str:
+    """For a reply still copying its quote: the rest of the sentence it is copying from `shown`, once
+    enough of it is copied to know which ("" until then)."""
     if not _QUOTE_LABEL.match(reply) or _ANSWER_LABEL.search(reply):
-        return False
+        return ""
     quote = _QUOTE_LABEL.sub("", reply)
     if "\n" in quote.strip():
-        return False
+        return ""
     target, _ = normalised(strip_markers(quote))
-    return len(target) >= _PLACED_AFTER and any(target in form for form in forms)
+    at = form.find(target)
+    if len(target) < _PLACED_AFTER or at < 0 or form.find(target, at + 1) >= 0:
+        return ""  # too short to place, or copied from more than one place
+    after = where[at + len(target) - 1] + 1
+    end = _CLAUSE_END.search(shown, after)
+    rest = shown[after : end.end() if end and end.group() != "\n" else (end.start() if end else len(shown))]
+    return rest.rstrip()

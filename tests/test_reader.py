@@ -143,14 +143,14 @@ def test_the_citation_carries_the_quoted_span_in_file_offsets(assistant):
     assert normalised(raw[cited.quote_start : cited.quote_end])[0] == normalised(cited.quote)[0] == "全省建立15家疗休养基地"
 
 
-def test_once_the_quote_is_placed_the_rest_of_the_copy_is_skipped(assistant):
-    """Copying a whole sentence costs seconds; once the copy is found in a passage, the model is
-    asked to go on from the answer label, and the citation covers the rest of the sentence."""
+def test_once_the_quote_is_placed_the_rest_of_the_sentence_is_copied_for_the_model(assistant):
+    """Writing a whole sentence costs seconds; once the copy is found in the evidence, the rest of
+    that sentence is given to the model (read in one batch) and it goes on from the answer label."""
     sentence = "宜昌市总出台劳模(职工)疗休养基地管理办法(试行),并在全省建立15家疗休养基地,涵盖酒店、自然景区、红色参观地、特色乡村等各类疗休养资源。"
     bot, model = scripted(assistant, f"原文：{sentence}\n答案：15家[1]", "15家[1]", continues=True)
     answer = bot.ask("宜昌市在全省建立了多少家疗休养基地？")
     assert not answer.refused and answer.text.startswith("15家")
-    assert model.prefixes[0] == "" and model.prefixes[1].startswith("原文：宜昌市总出台") and model.prefixes[1].endswith("…\n答案：")
+    assert model.prefixes[0] == "" and model.prefixes[1] == f"原文：{sentence}\n答案："
     assert model.served[0] < len(sentence) // 2 and model.closed == 2  # the copy stopped early, its stream closed
     cited = answer.citations[0]
     assert normalised(cited.quote)[0] == normalised(sentence)[0]  # the whole sentence, not the copied part
