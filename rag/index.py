@@ -302,8 +302,7 @@ def _embed_files(by_file: dict[str, list[Chunk]], hashes: dict[str, str], embedd
     bar.update(total - sum(len(by_file[n]) for n in todo))
     for group in _groups(todo, by_file):
         chunks = [c for name in group for c in by_file[name]]
-        clock = time.perf_counter()
-        vectors, sentence_vectors = _embed_chunks(embedder, chunks, pool, report, clock)
+        vectors, sentence_vectors = _embed_chunks(embedder, chunks, pool, report)
         clock = time.perf_counter()
         counts = [len(c.sentences) for c in chunks]
         tokens = [tokenize(c.search_text) for c in chunks]
@@ -348,12 +347,13 @@ def _load_partial(path: Path) -> _Embedded | None:
         return None
 
 
-def _embed_chunks(embedder: Embedder, chunks: list[Chunk], pool: bool, report: BuildReport, clock: float) -> tuple[np.ndarray, np.ndarray]:
+def _embed_chunks(embedder: Embedder, chunks: list[Chunk], pool: bool, report: BuildReport) -> tuple[np.ndarray, np.ndarray]:
     """Chunk vectors, and a vector per sentence for evidence selection.
 
     A mean-pooling model gives both from one pass: each sentence's vector pools its own tokens
     of the chunk ("late chunking"), which halves indexing time. Other models, and sentences that
     truncation cut off, embed each sentence with its title on its own."""
+    clock = time.perf_counter()
     with_spans = getattr(embedder, "encode_passages_with_spans", None) if pool else None
     pooled = with_spans([c.search_text for c in chunks], [sentence_spans(c) for c in chunks]) if with_spans else None
     if pooled is None:

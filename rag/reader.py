@@ -45,7 +45,7 @@ _NOTHING = {"", "无", "無", "没有", "沒有", "none", "无。", "無。", "n
 # Once this many characters of a quote (normalised) are found word for word in the evidence, the
 # rest of the copy is written for the model (see Reader._quote_then_answer).
 _PLACED_AFTER = 20
-_CLAUSE_END = re.compile(r"[。！？；!?;]|\n")
+_CLAUSE_END = re.compile(r"[。！？；!?;]|(?=\n)")  # a line end is not copied
 
 
 @dataclass
@@ -188,7 +188,7 @@ class Reader:
         """One generation: a Reading when every check passes, else the reason (str)."""
         system = INSIST_PROMPT if insist else QUOTE_PROMPT
         messages = build_messages(query, evidence, passages, lang, system)
-        pieces = self._quote_then_answer(messages, passages)
+        pieces = self._quote_then_answer(messages)
         text, quote, support, held = "", None, None, ""
         try:
             for piece in pieces:
@@ -240,7 +240,7 @@ class Reader:
             return problem
         return Reading(answer, quote, support)
 
-    def _quote_then_answer(self, messages: list[dict], passages: list[Passage]) -> Iterator[str]:
+    def _quote_then_answer(self, messages: list[dict]) -> Iterator[str]:
         """The model's reply. Once its quote is found word for word in the evidence it was shown
         (`_PLACED_AFTER` characters), the rest of the sentence is copied for it and it goes on from
         the answer label: llama.cpp reads those tokens in one batch, about three times faster than
@@ -279,5 +279,4 @@ def _rest_of_quote(reply: str, shown: str, form: str, where: list[int]) -> str:
         return ""  # too short to place, or copied from more than one place
     after = where[at + len(target) - 1] + 1
     end = _CLAUSE_END.search(shown, after)
-    rest = shown[after : end.end() if end and end.group() != "\n" else (end.start() if end else len(shown))]
-    return rest.rstrip()
+    return shown[after : end.end() if end else len(shown)].rstrip()
