@@ -27,6 +27,8 @@ class Graded:
     ttft: float
     seconds: float
     answer: str
+    quote: str = ""  # what the reader quoted ...
+    why: str = ""  # ... and why it refused, or why the attempts before the answer were not used
 
 
 @dataclass
@@ -70,6 +72,8 @@ def grade(item: dict, answer: Answer) -> Graded:
         ttft=float(answer.meta.get("ttft", 0.0)),
         seconds=float(answer.meta.get("seconds", 0.0)),
         answer=answer.text,
+        quote=str(answer.meta.get("quote", "")),
+        why=str(answer.meta.get("refusal_reason") or "; ".join(answer.meta.get("rejected", []))),
     )
 
 

@@ -44,7 +44,7 @@ _COPIED = 0.8  # share of a quote's characters that must match the passage, in o
 _NOTHING = {"", "无", "無", "没有", "沒有", "none", "无。", "無。", "n/a"}
 # Once this many characters of a quote (normalised) are found word for word in the evidence, the
 # rest of the copy is written for the model (see Reader._quote_then_answer).
-_PLACED_AFTER = 20
+_PLACED_AFTER = 12
 _CLAUSE_END = re.compile(r"[。！？；!?;]|(?=\n)")  # a line end is not copied
 
 

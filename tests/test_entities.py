@@ -14,6 +14,8 @@ from rag.entities import chinese_entities
     ("美國南北戰爭期間，南方邦聯成立之初首都是哪一個都市？", ["美国", "邦联"]),
     ("哪个城市的工会建了驿站？", []),
     ("哪个国家的总统访问了北京？", ["北京"]),
+    # jieba's dictionary has 和宜兰 as one name: the conjunction is not part of it
+    ("新竹縣和宜蘭廳是在哪一國家統治台灣時設立的？", ["新竹县", "宜兰", "台湾"]),
 ])
 def test_names_of_a_question(question, names):
     assert chinese_entities(question) == names

@@ -101,9 +101,9 @@ class FaissStore:
         """Keep the rows of untouched files, append the new ones, and save a new generation."""
         keep = [i for i, c in enumerate(self.chunk_list) if c.source not in update.remove]
         chunks = [dataclasses.replace(c, id=i) for i, c in enumerate([self.chunk_list[i] for i in keep] + update.chunks)]
-        vectors = np.concatenate([self.vectors[keep], update.vectors]).astype(np.float32)
-        kept_sentences = [self.sentence_vectors_of(i) for i in keep]
-        sentence_vectors = np.concatenate([np.zeros((0, vectors.shape[1]), np.float32), *kept_sentences, update.sentence_vectors]).astype(np.float32)
+        vectors = np.concatenate([self.vectors[keep], update.vectors], dtype=np.float32)
+        rows = np.repeat(np.isin(np.arange(len(self.chunk_list)), keep), np.diff(self.sentence_rows))  # the kept chunks' sentences
+        sentence_vectors = np.concatenate([self.sentence_vectors[rows], update.sentence_vectors], dtype=np.float32)
         faiss_index = self._extended(update.vectors) if len(keep) == len(self.chunk_list) else None
         if faiss_index is None:
             faiss_index = make_faiss(vectors, self.config)
@@ -139,7 +139,7 @@ class FaissStore:
         staging.mkdir()
         with open(staging / "chunks.jsonl", "w", encoding="utf-8") as f:
             for chunk in self.chunk_list:
-                f.write(json.dumps(dataclasses.asdict(chunk), ensure_ascii=False) + "\n")
+                f.write(json.dumps(vars(chunk), ensure_ascii=False) + "\n")  # asdict deep-copies: 5 s at 33k chunks
         with open(staging / "tokens.jsonl", "w", encoding="utf-8") as f:
             for tokens in self.tokens:
                 f.write(json.dumps(tokens, ensure_ascii=False) + "\n")
