@@ -18,7 +18,7 @@ QUESTION_WORDS = frozenset(
     "多久 多高 多大 多长 多远 第几 是否 吗 呢 了 的 是 在 有 和 与 及 为 对 将 把 被 从 于 个 家 名 项 年 一位 一种 一个".split()
 )
 _ASKING = frozenset("哪 哪个 哪一 哪些 什么 何 哪一个 哪家 哪座".split())
-_CONJUNCTIONS = frozenset("和与及跟同")
+_GLUED = frozenset("和与及跟同于在从向对")  # conjunctions and prepositions jieba glues to a name
 _COUNTERS = frozenset("一 一个 个 家 座 位 所 种 一种 一家 一座".split())
 _NAMED_TAGS = ("ns", "nt", "nr")  # not nz: jieba tags phrases such as 和平统一 with it
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b")
@@ -31,15 +31,16 @@ def chinese_entities(text: str) -> list[str]:
 
     jieba()
     words = list(posseg.cut(to_search_form(text)))
-    names = [_without_conjunction(w.word) for i, w in enumerate(words)
+    names = [_without_glue(w.word) for i, w in enumerate(words)
              if w.flag.startswith(_NAMED_TAGS) and len(w.word) >= 2 and w.word not in QUESTION_WORDS and not _asked_for(words, i)]
     return list(dict.fromkeys(names))
 
 
-def _without_conjunction(name: str) -> str:
-    """jieba's dictionary holds names glued to the conjunction before them (新竹县**和宜兰**厅):
-    the name is what follows it. The shorter form is inside the longer, so it can only be found more often."""
-    return name[1:] if name[0] in _CONJUNCTIONS and len(name) >= 3 else name
+def _without_glue(name: str) -> str:
+    """jieba tags some names together with the conjunction or preposition before them
+    (新竹县**和宜兰**厅, 445年**于北魏**): the name is what follows it. The shorter form is inside
+    the longer, so it can only be found more often."""
+    return name[1:] if name[0] in _GLUED and len(name) >= 3 else name
 
 
 def _asked_for(words: list, i: int) -> bool:

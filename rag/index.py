@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -147,8 +148,10 @@ def _named(message: str, path: Path, name: str) -> str:
 
 
 def tokenize(text: str) -> list[str]:
-    """BM25 terms: jieba's search-mode words of the simplified text, punctuation dropped."""
-    return [t for t in jieba().cut_for_search(text) if t.strip() and any(c.isalnum() for c in t)]
+    """BM25 terms: jieba's search-mode words of the simplified text, punctuation dropped. Interned:
+    a large build holds every chunk's terms, and one copy of each word instead of one per use
+    saves about half a gigabyte per 30k chunks."""
+    return [sys.intern(t) for t in jieba().cut_for_search(text) if t.strip() and any(c.isalnum() for c in t)]
 
 
 @contextmanager
@@ -234,9 +237,10 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
         clock = time.perf_counter()
         report.embedded = len(new_chunks)
         empty = np.zeros((0, embedder.dim), np.float32)
-        new_vectors = np.concatenate([empty, *(embedded[f].vectors for f in by_file)])
-        new_sentence_vectors = np.concatenate([empty, *(embedded[f].sentence_vectors for f in by_file)])
+        new_vectors = np.concatenate([empty, *(embedded[f].vectors for f in by_file)], dtype=np.float32)
+        new_sentence_vectors = np.concatenate([empty, *(embedded[f].sentence_vectors for f in by_file)], dtype=np.float32)
         new_tokens = [t for f in by_file for t in embedded[f].tokens]
+        del embedded  # the per-group arrays: the vectors are held once while they are written
         manifest = Manifest(
             format_version=FORMAT_VERSION,
             embed_model=embedder.name,
@@ -250,8 +254,7 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
         store = old if old is not None else empty_store(config, embedder.name, embedder.dim)
         # Every indexed file not kept as it is: changed, removed, or unreadable now (then absent from `hashes`).
         remove = set(old.manifest.files) - set(report.unchanged) if old is not None else set()
-        update = Update(manifest, remove, new_chunks, new_tokens,
-                        new_vectors.astype(np.float32), new_sentence_vectors.astype(np.float32))
+        update = Update(manifest, remove, new_chunks, new_tokens, new_vectors, new_sentence_vectors)
         index = store.write(update)
         _lap(report, "write", clock)
         shutil.rmtree(index_dir / _PARTIAL, ignore_errors=True)

@@ -9,14 +9,17 @@ A 1.5B model that first copies the supporting fragment answers questions it
 otherwise calls "not found", and the fragment makes the answer checkable:
 
 1. the quote must be found in a retrieved passage (tolerant of script, width and
-   punctuation); an invented quote is no support;
+   punctuation); a quote the model wrote itself (often its answer, or the question) is
+   no support, and its answer is held back until check 3 finds it a sentence;
 2. the quote's context (its sentence, the neighbours, the title) must carry the
    question: the named places, organisations and people of the question (a
    follow-up's included) and most of the words the question itself asks about.
    This is checked *before* any answer text is shown, so an answer borrowed from
    a neighbouring topic is never streamed;
 3. the answer's new facts (numbers, and the characters it adds to the question)
-   must come from the quoted sentence.
+   must come from the quoted sentence, or else from another sentence the model was
+   shown that passes check 2 (the model quoted one sentence and answered from its
+   neighbour); that sentence is then the cited span.
 
 When the model finds nothing, or a check fails, it is asked once more with wider
 evidence and without the "not found" way out; that answer is shown only after
@@ -24,6 +27,7 @@ it passes the same checks. Otherwise the question is refused.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from collections.abc import Callable, Iterator
@@ -160,6 +164,25 @@ def facts_problem(answer: str, asked: str, support: Support, lang: str, config: 
     return "" if share >= config.reader_grounded_share else f"the answer says more than the quoted sentence ({share:.0%})"
 
 
+def answer_support(answer: str, asked: str, query: str, evidence: list[Evidence], passages: list[Passage], lang: str,
+                   config: Config) -> Support | None:
+    """The sentence an answer rests on when its quote does not say: of the evidence the model was
+    shown, a sentence that holds what the answer adds (`facts_problem`, with its neighbours) and
+    carries the question (`constraint_problem`); if several do, the one holding the answer itself,
+    then the one holding most of the question. None for an English answer, which shares no
+    characters with the sentence to find it by."""
+    if lang == "en":
+        return None
+    found = []
+    for e in evidence:
+        candidate = _support(passages, e.passage, e.start, e.end)
+        if facts_problem(answer, asked, candidate, lang, config) or constraint_problem(asked, query, candidate, passages, config):
+            continue
+        alone = dataclasses.replace(candidate, around=candidate.sentence)
+        found.append((not facts_problem(answer, asked, alone, lang, config), candidate.question_share, -len(found), candidate))
+    return max(found)[-1] if found else None
+
+
 class Reader:
     """Runs the quote-then-answer contract on one question; yields answer text pieces, returns a Reading."""
 
@@ -203,11 +226,12 @@ class Reader:
                     if quote.strip("。. ") in _NOTHING:
                         return "the model quoted nothing"
                     support = locate(quote, passages)
-                    if support is None:
-                        return f"the quote is in no passage: {quote[:40]}"
-                    problem = constraint_problem(asked, query, support, passages, self.config)
-                    if problem:
-                        return problem
+                    if support is not None:
+                        problem = constraint_problem(asked, query, support, passages, self.config)
+                        if problem:
+                            return problem
+                    # else the model wrote its own sentence (often the answer, or the question): its
+                    # answer is held until a sentence of the evidence is found to carry it
                     text = text[label.end() :]
                     held = text
                 elif held is not None:
@@ -219,7 +243,7 @@ class Reader:
                 state = opening(held)
                 if state == "not_found":
                     return "the model found no answer"
-                if state == "answer":
+                if state == "answer" and support is not None:
                     if stream:
                         yield in_script(held, lang)
                     held = None
@@ -231,13 +255,20 @@ class Reader:
                 return "the model quoted nothing"
             return f"the model did not follow the quote-then-answer form: {text.strip()[:60]}"
         answer = in_script(text.strip(), lang)
-        if held is not None and stream and answer:
+        placed = support is not None
+        if held is not None and stream and answer and placed:
             yield answer
         if not answer or says_not_found(answer):
             return "the model found no answer"
-        problem = facts_problem(answer, asked, support, lang, self.config)
+        problem = facts_problem(answer, asked, support, lang, self.config) if placed else f"the quote is in no passage: {quote[:40]}"
         if problem:
-            return problem
+            # The answer may rest on another sentence the model was shown than the one it quoted.
+            support = answer_support(answer, asked, query, evidence, passages, lang, self.config)
+            if support is None:
+                return problem
+            quote = passages[support.passage].text[support.start : support.end]
+            if stream and not placed:
+                yield answer
         return Reading(answer, quote, support)
 
     def _quote_then_answer(self, messages: list[dict]) -> Iterator[str]:

@@ -8,7 +8,8 @@ import pytest
 from rag import Assistant
 from rag.clean import decode, normalised
 from rag.config import Config
-from rag.reader import Support, facts_problem, locate
+from rag.evidence import Evidence
+from rag.reader import Support, answer_support, facts_problem, locate
 from rag.types import Answer, Passage
 
 
@@ -80,6 +81,18 @@ def test_an_answers_facts_must_come_from_the_quoted_sentence():
     assert facts_problem("南越地区[1]", "越南的哪一地区种植稻米可以一年三次？", rice, "zh-Hans", Config()) == ""
 
 
+def test_an_answer_rests_on_the_sentence_that_holds_it():
+    text = "宜昌市总工会今年建设了一批职工之家。宜昌市在全省建立了15家疗休养基地。另有20个服务站点。"
+    passage = Passage(text, "a.txt", "宜昌工会", 1.0, 0, len(text))
+    spans = [(0, 18), (18, 36), (36, len(text))]
+    evidence = [Evidence(0, text[a:b], a, b, 1.0) for a, b in spans]
+    question = "宜昌市在全省建立了多少家疗休养基地？"
+    support = answer_support("15家[1]", question, question, evidence, [passage], "zh-Hans", Config())
+    assert support is not None and text[support.start : support.end] == "宜昌市在全省建立了15家疗休养基地。"
+    assert answer_support("99家[1]", question, question, evidence, [passage], "zh-Hans", Config()) is None
+    assert answer_support("15 bases[1]", question, question, evidence, [passage], "en", Config()) is None
+
+
 # ---- the contract, driven by a scripted model -------------------------------------------
 
 def test_nothing_quoted_is_retried_with_wider_evidence_and_never_shown(assistant):
@@ -97,6 +110,16 @@ def test_an_invented_quote_is_refused_and_never_shown(assistant):
     bot, _ = scripted(assistant, "原文：宜昌市建成了99家疗休养基地\n答案：99家[1]", "原文：宜昌市建成了99家疗休养基地\n答案：99家[1]")
     items = list(bot.ask_stream("宜昌市在全省建立了多少家疗休养基地？"))
     assert len(items) == 1 and items[0].refused and "in no passage" in items[0].meta["refusal_reason"]
+
+
+def test_an_answer_under_a_quote_of_its_own_is_shown_only_once_a_sentence_holds_it(assistant):
+    """A 1.5B model often writes its answer (or the question) on the quote line. That quote is no
+    support, but the answer is: it is shown, whole and after its checks, citing the sentence that holds it."""
+    bot, model = scripted(assistant, "原文：疗休养基地一共有十五家\n答案：宜昌市在全省建立了15家疗休养基地[1]。")
+    items = list(bot.ask_stream("宜昌市在全省建立了多少家疗休养基地？"))
+    assert len(items) == 2 and "15家" in items[0] and len(model.prompts) == 1  # one piece: nothing before the checks
+    final = items[-1]
+    assert not final.refused and "15家" in final.citations[0].quote and "十五" not in final.citations[0].quote
 
 
 def test_an_answer_saying_more_than_its_quote_is_refused(assistant):

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -101,9 +102,13 @@ class FaissStore:
         """Keep the rows of untouched files, append the new ones, and save a new generation."""
         keep = [i for i, c in enumerate(self.chunk_list) if c.source not in update.remove]
         chunks = [dataclasses.replace(c, id=i) for i, c in enumerate([self.chunk_list[i] for i in keep] + update.chunks)]
-        vectors = np.concatenate([self.vectors[keep], update.vectors], dtype=np.float32)
-        rows = np.repeat(np.isin(np.arange(len(self.chunk_list)), keep), np.diff(self.sentence_rows))  # the kept chunks' sentences
-        sentence_vectors = np.concatenate([self.sentence_vectors[rows], update.sentence_vectors], dtype=np.float32)
+        if keep:
+            vectors = np.concatenate([self.vectors[keep], update.vectors], dtype=np.float32)
+            rows = np.repeat(np.isin(np.arange(len(self.chunk_list)), keep), np.diff(self.sentence_rows))  # the kept chunks' sentences
+            sentence_vectors = np.concatenate([self.sentence_vectors[rows], update.sentence_vectors], dtype=np.float32)
+        else:  # a first build: no copy of what may be gigabytes
+            vectors = np.asarray(update.vectors, dtype=np.float32)
+            sentence_vectors = np.asarray(update.sentence_vectors, dtype=np.float32)
         faiss_index = self._extended(update.vectors) if len(keep) == len(self.chunk_list) else None
         if faiss_index is None:
             faiss_index = make_faiss(vectors, self.config)
@@ -266,7 +271,7 @@ def _read(path: Path, index_dir: Path, reader):
 
 def _read_tokens(path: Path) -> list[list[str]]:
     with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
+        return [list(map(sys.intern, json.loads(line))) for line in f]  # one copy of each word (see index.tokenize)
 
 
 def _read_chunks(path: Path) -> tuple[list[Chunk], list[list[str]]]:
