@@ -103,6 +103,8 @@ class SentenceTransformerEmbedder:
 
         torch.set_num_threads(self.config.threads or physical_cores())
         self.device = embed_device(self.config.embed_device)
+        if self.device != "cpu":  # batches of 8 suit two CPU cores; a GPU wants wide ones
+            self.batch_size = self.config.embed_gpu_batch_size
         return self.device
 
     def _load(self) -> None:
@@ -161,16 +163,22 @@ class SentenceTransformerEmbedder:
         return out if spans is None else (out, pooled_spans)
 
     def _pool_spans(self, hidden, offsets, spans: list[tuple[int, int]]) -> np.ndarray:
-        """The mean of the tokens inside each character range; NaN rows where truncation cut the range off."""
+        """The mean of the tokens inside each character range; NaN rows where truncation cut the range off.
+        One matrix product per text (a 0/1 span-by-token matrix times the token states), so a GPU
+        is not made to wait on one small copy per sentence."""
         import torch
 
+        if not spans:
+            return np.empty((0, self.dim), np.float32)
         first, last = offsets[:, 0], offsets[:, 1]
         real = last > first  # special and padding tokens have empty offsets
-        vectors = np.full((len(spans), self.dim), np.nan, np.float32)
-        for k, (a, b) in enumerate(spans):
-            inside = real & (first < b) & (last > a)
-            if inside.any():
-                vectors[k] = torch.nn.functional.normalize(hidden[inside].mean(0), p=2, dim=0).float().cpu().numpy()
+        bounds = torch.tensor(spans, dtype=first.dtype)
+        inside = real[None, :] & (first[None, :] < bounds[:, 1:2]) & (last[None, :] > bounds[:, 0:1])
+        weights = inside.to(device=hidden.device, dtype=hidden.dtype)
+        counts = weights.sum(1, keepdim=True)
+        means = torch.nn.functional.normalize((weights @ hidden) / counts.clamp(min=1), p=2, dim=1)
+        vectors = means.float().cpu().numpy()
+        vectors[(counts == 0).squeeze(1).cpu().numpy()] = np.nan
         return vectors
 
     def encode_passages_with_spans(self, texts: Sequence[str], spans: list[list[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]] | None:
