@@ -17,9 +17,8 @@ otherwise calls "not found", and the fragment makes the answer checkable:
    This is checked *before* any answer text is shown, so an answer borrowed from
    a neighbouring topic is never streamed;
 3. the answer's new facts (numbers, and the characters it adds to the question)
-   must come from the quoted sentence, or else from another sentence the model was
-   shown that passes check 2 (the model quoted one sentence and answered from its
-   neighbour); that sentence is then the cited span.
+   must come from the quoted sentence; when the quote was the model's own, from a
+   sentence it was shown that passes check 2, which is then the cited span.
 
 When the model finds nothing, or a check fails, it is asked once more with wider
 evidence and without the "not found" way out; that answer is shown only after
@@ -260,15 +259,19 @@ class Reader:
             yield answer
         if not answer or says_not_found(answer):
             return "the model found no answer"
-        problem = facts_problem(answer, asked, support, lang, self.config) if placed else f"the quote is in no passage: {quote[:40]}"
-        if problem:
-            # The answer may rest on another sentence the model was shown than the one it quoted.
+        if not placed:  # no declared support: the answer must find its own among the sentences shown
             support = answer_support(answer, asked, query, evidence, passages, lang, self.config)
             if support is None:
-                return problem
+                return f"the quote is in no passage: {quote[:40]}"
             quote = passages[support.passage].text[support.start : support.end]
-            if stream and not placed:
+            if stream:
                 yield answer
+            return Reading(answer, quote, support)
+        # A quote the model chose binds its answer: one that says more than it is retried, not re-supported
+        # (on the tuning set, looking for another sentence kept two wrong answers the retry would have fixed).
+        problem = facts_problem(answer, asked, support, lang, self.config)
+        if problem:
+            return problem
         return Reading(answer, quote, support)
 
     def _quote_then_answer(self, messages: list[dict]) -> Iterator[str]:
