@@ -16,6 +16,7 @@ from rag.entities import chinese_entities
     ("哪个国家的总统访问了北京？", ["北京"]),
     # jieba's dictionary has 和宜兰 as one name: the conjunction is not part of it
     ("新竹縣和宜蘭廳是在哪一國家統治台灣時設立的？", ["新竹县", "宜兰", "台湾"]),
+    ("哪一個事件於445-446年時於北魏發生?", ["北魏"]),  # ... and 于北魏 is the preposition and the name
 ])
 def test_names_of_a_question(question, names):
     assert chinese_entities(question) == names
