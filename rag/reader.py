@@ -178,8 +178,8 @@ def answer_support(answer: str, asked: str, query: str, evidence: list[Evidence]
         if facts_problem(answer, asked, candidate, lang, config) or constraint_problem(asked, query, candidate, passages, config):
             continue
         alone = dataclasses.replace(candidate, around=candidate.sentence)
-        found.append((not facts_problem(answer, asked, alone, lang, config), candidate.question_share, -len(found), candidate))
-    return max(found)[-1] if found else None
+        found.append(((not facts_problem(answer, asked, alone, lang, config), candidate.question_share), candidate))
+    return max(found, key=lambda f: f[0])[1] if found else None  # the first of equals
 
 
 class Reader:

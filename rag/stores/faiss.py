@@ -100,11 +100,12 @@ class FaissStore:
 
     def write(self, update: Update) -> "FaissStore":
         """Keep the rows of untouched files, append the new ones, and save a new generation."""
-        keep = [i for i, c in enumerate(self.chunk_list) if c.source not in update.remove]
+        kept = np.fromiter((c.source not in update.remove for c in self.chunk_list), bool, len(self.chunk_list))
+        keep = np.flatnonzero(kept)
         chunks = [dataclasses.replace(c, id=i) for i, c in enumerate([self.chunk_list[i] for i in keep] + update.chunks)]
-        if keep:
+        if len(keep):
             vectors = np.concatenate([self.vectors[keep], update.vectors], dtype=np.float32)
-            rows = np.repeat(np.isin(np.arange(len(self.chunk_list)), keep), np.diff(self.sentence_rows))  # the kept chunks' sentences
+            rows = np.repeat(kept, np.diff(self.sentence_rows))  # the kept chunks' sentences
             sentence_vectors = np.concatenate([self.sentence_vectors[rows], update.sentence_vectors], dtype=np.float32)
         else:  # a first build: no copy of what may be gigabytes
             vectors = np.asarray(update.vectors, dtype=np.float32)
