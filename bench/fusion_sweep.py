@@ -24,6 +24,7 @@ from rag.clean import to_search_form  # noqa: E402
 from rag.config import load_config  # noqa: E402
 from rag.index import tokenize  # noqa: E402
 from rag.stores import Manifest  # noqa: E402
+from rag.stores.bm25 import Bm25  # noqa: E402
 from rag.stores.faiss import FaissStore, make_faiss  # noqa: E402
 from rag.retrieve import Retriever  # noqa: E402
 
@@ -43,7 +44,7 @@ def candidates(name: str, config) -> tuple[Retriever, list]:
         rows = None
     tokens = [tokenize(c.search_text) for c in chunks]
     manifest = Manifest(1, "", vectors.shape[1], {}, {}, len(chunks), "IndexFlatIP")
-    index = FaissStore(manifest, chunks, tokens, vectors, make_faiss(vectors, config))
+    index = FaissStore(manifest, chunks, Bm25.from_tokens(tokens), vectors, make_faiss(vectors, config))
     retriever = Retriever(index, None, config)
     if rows is None:
         queries = [to_search_form(q) for q, _ in questions]

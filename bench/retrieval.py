@@ -32,6 +32,7 @@ from rag.clean import to_search_form  # noqa: E402
 from rag.config import load_config  # noqa: E402
 from rag.index import tokenize  # noqa: E402
 from rag.stores import Manifest  # noqa: E402
+from rag.stores.bm25 import Bm25  # noqa: E402
 from rag.stores.faiss import FaissStore, make_faiss  # noqa: E402
 from rag.retrieve import Retriever  # noqa: E402
 from rag.types import Chunk  # noqa: E402
@@ -87,7 +88,7 @@ def reading_set(path: Path, embedder, config, limit: int | None = None) -> dict:
     embed_s = time.time() - t0
     tokens = [tokenize(c.search_text) for c in chunks]
     manifest = Manifest(1, embedder.name, embedder.dim, {}, {}, len(chunks), "IndexFlatIP")
-    index = FaissStore(manifest, chunks, tokens, vectors, make_faiss(vectors, config))
+    index = FaissStore(manifest, chunks, Bm25.from_tokens(tokens), vectors, make_faiss(vectors, config))
     retriever = Retriever(index, embedder, config)
 
     queries = [to_search_form(q) for q, _ in questions]

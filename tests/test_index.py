@@ -10,6 +10,7 @@ import pytest
 from rag.config import Config
 from rag.index import build, chunk_file, tokenize
 from rag.stores import CorruptIndexError, IndexMissingError, StaleIndexError, check_compatible, open_store
+from rag.stores.bm25 import Bm25
 from rag.stores.faiss import FaissStore, make_faiss
 
 
@@ -200,19 +201,36 @@ def test_an_interrupted_build_resumes_without_embedding_finished_files_again(tmp
         assert np.allclose(index.sentence_vectors_of(chunk.id), reference.sentence_vectors_of(twin.id), atol=1e-5)
 
 
-def test_opening_maps_the_saved_bm25_instead_of_recounting_every_term(small, embedder, monkeypatch):
-    import bm25s
-
+def test_opening_maps_the_saved_term_counts_instead_of_recounting_every_term(small, embedder, monkeypatch):
     seeds, index_dir = small
     built, _ = build(seeds, index_dir, embedder, Config(), progress=False)
-    monkeypatch.setattr(bm25s.BM25, "index", lambda *a, **k: pytest.fail("BM25 was recounted at open"))
+    monkeypatch.setattr(Bm25, "updated", lambda *a, **k: pytest.fail("BM25 was recounted at open"))
     loaded = FaissStore.load(index_dir)
     assert isinstance(loaded.sentence_vectors, np.memmap)  # sentence vectors are paged in on demand
+    assert isinstance(loaded.terms.rows, np.memmap)  # and so are the postings
     for chunk in list(built.iter_chunks())[::7]:
         terms = tokenize(chunk.search_text)
         mapped, counted = loaded.lexical(terms, 10), built.lexical(terms, 10)
         assert [i for i, _ in mapped] == [i for i, _ in counted]
         assert [s for _, s in mapped] == pytest.approx([s for _, s in counted])
+
+
+def test_an_index_saved_with_its_terms_as_text_still_opens_and_ranks_the_same(small, embedder):
+    """Generations written before term counts were kept (tokens.jsonl) open without a rebuild."""
+    seeds, index_dir = small
+    built, _ = build(seeds, index_dir, embedder, Config(), progress=False)
+    generation = index_dir / (index_dir / "CURRENT").read_text()
+    shutil.rmtree(generation / "terms")
+    manifest = json.loads((generation / "manifest.json").read_text())
+    manifest["checksums"] = {k: v for k, v in manifest["checksums"].items() if not k.startswith("terms/")}
+    (generation / "manifest.json").write_text(json.dumps(manifest))
+    with open(generation / "tokens.jsonl", "w", encoding="utf-8") as f:
+        for chunk in built.iter_chunks():
+            f.write(json.dumps(tokenize(chunk.search_text), ensure_ascii=False) + "\n")
+    old = FaissStore.load(index_dir)
+    for chunk in list(built.iter_chunks())[::7]:
+        terms = tokenize(chunk.search_text)
+        assert [i for i, _ in old.lexical(terms, 10)] == [i for i, _ in built.lexical(terms, 10)]
 
 
 def test_a_build_that_only_adds_extends_the_faiss_index_and_one_that_crosses_the_threshold_rebuilds_it(small, embedder, seed_files):

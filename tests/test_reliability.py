@@ -122,6 +122,7 @@ def _corruptions(generation: Path, index_dir: Path):
     yield "garbled CURRENT", lambda: (index_dir / "CURRENT").write_bytes(b"\xff\xfe\x00")
     yield "CURRENT names nothing", lambda: (index_dir / "CURRENT").write_text("gen-1-1")
     yield "truncated sentence vectors", lambda: _truncate(generation / "sentence_vectors.npy")
+    yield "missing BM25 postings", lambda: (generation / "terms" / "rows.npy").unlink()
 
 
 def _poke(path: Path, offset: int, data: bytes) -> None:

@@ -2,8 +2,8 @@
 
 Layout: `index/CURRENT` names a generation folder holding every file of one
 build. A build writes a new generation and then swaps CURRENT with
-`os.replace`, so readers never see a half-written index. BM25 is computed in
-memory (bm25s) from the stored jieba terms when the index is opened.
+`os.replace`, so readers never see a half-written index. BM25 keeps term counts
+(`terms/`, see bm25.py), so a build that adds files appends to them.
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -24,29 +23,29 @@ import numpy as np
 from ..config import Config
 from ..types import Chunk
 from .base import FORMAT_VERSION, CorruptIndexError, IndexMissingError, Manifest, StaleIndexError, Update, repair_hint
+from .bm25 import Bm25
 
 log = logging.getLogger(__name__)
 
-_FILES = ("chunks.jsonl", "tokens.jsonl", "vectors.npy", "sentence_vectors.npy", "faiss.index")
-_BM25 = "bm25"
+_FILES = ("chunks.jsonl", "vectors.npy", "sentence_vectors.npy", "faiss.index")
+_TERMS = "terms"
 _VERIFIED = ".verified"  # written once a generation's checksums matched; later opens check sizes only
 
 
 class FaissStore:
     def __init__(
-        self, manifest: Manifest, chunks: list[Chunk], tokens: list[list[str]] | Path, vectors: np.ndarray, faiss_index,
+        self, manifest: Manifest, chunks: list[Chunk], terms: Bm25, vectors: np.ndarray, faiss_index,
         sentence_vectors: np.ndarray | None = None, index_dir: Path | None = None, config: Config | None = None,
     ):
         self.manifest = manifest
         self.chunk_list = chunks
-        self._tokens = tokens  # a list, or the file it is read from when a build needs it (BM25 itself is saved)
+        self.terms = terms
         self.vectors = vectors
         self.faiss = faiss_index
         self.sentence_vectors = sentence_vectors if sentence_vectors is not None else np.zeros((0, vectors.shape[1]), np.float32)
         self.sentence_rows = np.concatenate([[0], np.cumsum([len(c.sentences) for c in chunks])]).astype(np.int64)
         self.index_dir = index_dir
         self.config = config or Config()
-        self._bm25 = None
 
     def __len__(self) -> int:
         return len(self.chunk_list)
@@ -60,32 +59,12 @@ class FaissStore:
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def lexical(self, terms: list[str], n: int) -> list[tuple[int, float]]:
-        bm25 = self.bm25
-        terms = [t for t in terms if t in bm25.vocab_dict] if self.chunk_list else []
+        terms = [t for t in terms if t in self.terms.vocab] if self.chunk_list else []
         if not terms:
             return []
-        scores = bm25.get_scores(terms)
+        scores = self.terms.scores(terms)
         top = np.argsort(-scores)[:n]
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
-
-    @property
-    def tokens(self) -> list[list[str]]:
-        if isinstance(self._tokens, Path):
-            self._tokens = _read(self._tokens, self.index_dir, _read_tokens)
-            if len(self._tokens) != len(self.chunk_list):
-                raise CorruptIndexError(f"the index in {self.index_dir} is inconsistent (term counts differ); {repair_hint(self.index_dir)}")
-        return self._tokens
-
-    @property
-    def bm25(self):
-        if self._bm25 is None:
-            import bm25s
-
-            logging.getLogger("bm25s").setLevel(logging.WARNING)
-            self._bm25 = bm25s.BM25()
-            if self.chunk_list:
-                self._bm25.index(self.tokens, show_progress=False)
-        return self._bm25
 
     def chunks(self, ids: Iterable[int]) -> dict[int, Chunk]:
         return {i: self.chunk_list[i] for i in ids if 0 <= i < len(self.chunk_list)}
@@ -102,7 +81,7 @@ class FaissStore:
         """Keep the rows of untouched files, append the new ones, and save a new generation."""
         kept = np.fromiter((c.source not in update.remove for c in self.chunk_list), bool, len(self.chunk_list))
         keep = np.flatnonzero(kept)
-        chunks = [dataclasses.replace(c, id=i) for i, c in enumerate([self.chunk_list[i] for i in keep] + update.chunks)]
+        chunks = [c if c.id == i else dataclasses.replace(c, id=i) for i, c in enumerate([self.chunk_list[i] for i in keep] + update.chunks)]
         if len(keep):
             vectors = np.concatenate([self.vectors[keep], update.vectors], dtype=np.float32)
             rows = np.repeat(kept, np.diff(self.sentence_rows))  # the kept chunks' sentences
@@ -114,7 +93,7 @@ class FaissStore:
         if faiss_index is None:
             faiss_index = make_faiss(vectors, self.config)
         manifest = dataclasses.replace(update.manifest, count=len(chunks), faiss=type(faiss_index).__name__)
-        store = FaissStore(manifest, chunks, [self.tokens[i] for i in keep] + update.tokens, vectors, faiss_index,
+        store = FaissStore(manifest, chunks, self.terms.updated(kept, update.tokens), vectors, faiss_index,
                            sentence_vectors, self.index_dir, self.config)
         store.save(self.index_dir)
         return store
@@ -134,7 +113,7 @@ class FaissStore:
     @classmethod
     def empty(cls, manifest: Manifest, index_dir: Path, config: Config) -> "FaissStore":
         vectors = np.zeros((0, manifest.dim), np.float32)
-        return cls(manifest, [], [], vectors, make_faiss(vectors, config), None, index_dir, config)
+        return cls(manifest, [], Bm25.empty(), vectors, make_faiss(vectors, config), None, index_dir, config)
 
     def save(self, index_dir: Path) -> Path:
         import faiss
@@ -146,16 +125,10 @@ class FaissStore:
         with open(staging / "chunks.jsonl", "w", encoding="utf-8") as f:
             for chunk in self.chunk_list:
                 f.write(json.dumps(vars(chunk), ensure_ascii=False) + "\n")  # asdict deep-copies: 5 s at 33k chunks
-        with open(staging / "tokens.jsonl", "w", encoding="utf-8") as f:
-            for tokens in self.tokens:
-                f.write(json.dumps(tokens, ensure_ascii=False) + "\n")
         np.save(staging / "vectors.npy", self.vectors)
         np.save(staging / "sentence_vectors.npy", self.sentence_vectors)
         faiss.write_index(self.faiss, str(staging / "faiss.index"))
-        files = list(_FILES)
-        if self.chunk_list:  # opening then maps BM25 instead of recounting every term of the archive
-            self.bm25.save(str(staging / _BM25), show_progress=False)
-            files += [f"{_BM25}/{p.name}" for p in sorted((staging / _BM25).iterdir())]
+        files = [*_FILES, *(str(p.relative_to(staging)) for p in self.terms.save(staging / _TERMS))]
         self.manifest.checksums = {name: [(staging / name).stat().st_size, _sha256(staging / name)] for name in files}
         (staging / "manifest.json").write_text(json.dumps(dataclasses.asdict(self.manifest), indent=1, ensure_ascii=False))
         _fsync_dir(staging)
@@ -188,27 +161,22 @@ class FaissStore:
             )
         _verify(generation, manifest, index_dir)
         chunks, tokens = _read(generation / "chunks.jsonl", index_dir, _read_chunks)
-        if (generation / "tokens.jsonl").exists():
-            tokens = generation / "tokens.jsonl"  # read only by the next build: a large archive opens faster and smaller
+        if (generation / _TERMS).is_dir():
+            terms = _read(generation / _TERMS, index_dir, Bm25.load)
+        else:  # written before term counts were kept: count the stored terms once; the next build saves the counts
+            if (generation / "tokens.jsonl").exists():
+                tokens = _read(generation / "tokens.jsonl", index_dir, _read_tokens)
+            terms = Bm25.from_tokens(tokens)
         # Mapped, not read: a large archive's sentence vectors are paged in only for the passages retrieved.
         vectors = _read(generation / "vectors.npy", index_dir, lambda p: np.load(p, mmap_mode="r"))
         sentence_vectors = _read(generation / "sentence_vectors.npy", index_dir, lambda p: np.load(p, mmap_mode="r"))
         faiss_index = _read(generation / "faiss.index", index_dir, lambda p: faiss.read_index(str(p)))
-        if not (len(chunks) == vectors.shape[0] == faiss_index.ntotal == manifest.count):
+        if not (len(chunks) == vectors.shape[0] == faiss_index.ntotal == manifest.count == len(terms)):
             raise CorruptIndexError(f"the index in {index_dir} is inconsistent (counts differ); {repair_hint(index_dir)}")
-        index = cls(manifest, chunks, tokens, vectors, faiss_index, sentence_vectors, index_dir, config)
-        if (generation / _BM25).is_dir():
-            index._bm25 = _read(generation / _BM25, index_dir, _load_bm25)
+        index = cls(manifest, chunks, terms, vectors, faiss_index, sentence_vectors, index_dir, config)
         if index.sentence_rows[-1] != len(sentence_vectors):
             raise CorruptIndexError(f"the index in {index_dir} is inconsistent (sentence counts differ); {repair_hint(index_dir)}")
         return index
-
-
-def _load_bm25(path: Path):
-    import bm25s
-
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
-    return bm25s.BM25.load(str(path), mmap=True, show_progress=False)
 
 
 def make_faiss(vectors: np.ndarray, config: Config):
@@ -272,7 +240,7 @@ def _read(path: Path, index_dir: Path, reader):
 
 def _read_tokens(path: Path) -> list[list[str]]:
     with open(path, encoding="utf-8") as f:
-        return [list(map(sys.intern, json.loads(line))) for line in f]  # one copy of each word (see index.tokenize)
+        return [json.loads(line) for line in f]
 
 
 def _read_chunks(path: Path) -> tuple[list[Chunk], list[list[str]]]:

@@ -264,7 +264,7 @@ def _create_collections(client, name: str, dim: int, config: Config) -> None:
     index = client.prepare_index_params()
     index.add_index(field_name="vector", index_type=config.milvus_index, metric_type="IP")
     index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
-                    params={"bm25_k1": 1.5, "bm25_b": 0.75})  # bm25s's defaults, which the FAISS store uses
+                    params={"bm25_k1": 1.5, "bm25_b": 0.75})  # the FAISS store's BM25 (stores/bm25.py) uses the same
     index.add_index(field_name="source", index_type="INVERTED")
     index.add_index(field_name="generation", index_type="INVERTED")
     client.create_collection(f"{name}_chunks", schema=chunks, index_params=index)
