@@ -42,6 +42,8 @@ def write_corpus(path: Path, seeds: Path, limit: int = 0) -> list[dict]:
         name = f"{path.stem}_{number:04d}.txt"
         (seeds / name).write_text(f"{title}\n\n{para['context']}\n", encoding="utf-8")
         for qa in para["qas"]:
+            if not qa["question"].strip():
+                continue  # cmrc2018_trial has a question with no text
             answers = sorted({normalise(a["text"]).strip() for a in qa["answers"]} - {""})
             items.append({"id": qa["id"], "question": qa["question"], "answerable": True,
                           "must": [[re.escape(a) for a in answers]], "sources": [name]})

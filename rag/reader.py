@@ -20,9 +20,10 @@ otherwise calls "not found", and the fragment makes the answer checkable:
    must come from the quoted sentence; when the quote was the model's own, from a
    sentence it was shown that passes check 2, which is then the cited span.
 
-When the model finds nothing, or a check fails, it is asked once more with wider
-evidence and without the "not found" way out; that answer is shown only after
-it passes the same checks. Otherwise the question is refused.
+When the model finds nothing, or a check fails, it is asked once more, in a second turn
+after the first prompt (still in llama.cpp's cache, so only the new turn is read), with the
+sentences a wider selection adds and without the "not found" way out; that answer is
+shown only after it passes the same checks. Otherwise the question is refused.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from .answer import INSIST_PROMPT, QUOTE_PROMPT, Generator, build_messages, opening, says_not_found
+from .answer import Generator, build_messages, build_retry_messages, opening, says_not_found
 from .chunk import split_sentences
 from .cite import GLUE, contains_number, han_bigrams, numbers, strip_markers
 from .clean import in_script, normalised, to_search_form
@@ -192,12 +193,16 @@ class Reader:
     def read(self, asked: str, query: str, evidence: list[Evidence], passages: list[Passage], lang: str,
              widen: Callable[[], list[Evidence]]) -> Iterator[str]:
         reading = Reading(None)
-        attempt = yield from self._attempt(asked, query, evidence, passages, lang, stream=True, insist=False)
+        messages = build_messages(query, evidence, passages, lang)
+        attempt = yield from self._attempt(asked, query, messages, evidence, passages, lang, stream=True)
         if isinstance(attempt, Reading):
             return attempt
         reading.rejected.append(attempt)
         wider = widen()
-        attempt = yield from self._attempt(asked, query, wider, passages, lang, stream=False, insist=True)
+        messages = build_retry_messages(query, evidence, wider, passages, lang)
+        first = {(e.passage, e.start) for e in evidence}
+        shown = evidence + [e for e in wider if (e.passage, e.start) not in first]
+        attempt = yield from self._attempt(asked, query, messages, shown, passages, lang, stream=False)
         if isinstance(attempt, Reading):
             attempt.retried, attempt.rejected = True, reading.rejected
             return attempt
@@ -205,11 +210,9 @@ class Reader:
         reading.retried = True
         return reading
 
-    def _attempt(self, asked: str, query: str, evidence: list[Evidence], passages: list[Passage], lang: str,
-                 stream: bool, insist: bool) -> Iterator[str]:
+    def _attempt(self, asked: str, query: str, messages: list[dict], evidence: list[Evidence], passages: list[Passage],
+                 lang: str, stream: bool) -> Iterator[str]:
         """One generation: a Reading when every check passes, else the reason (str)."""
-        system = INSIST_PROMPT if insist else QUOTE_PROMPT
-        messages = build_messages(query, evidence, passages, lang, system)
         pieces = self._quote_then_answer(messages)
         text, quote, support, held = "", None, None, ""
         try:
@@ -281,7 +284,7 @@ class Reader:
         the model writes them, and the model sees the same quote it would have written."""
         budget = self.config.max_answer_tokens + self.config.max_quote_tokens
         pieces = self.generator.stream(messages, budget)
-        shown = messages[-1]["content"]
+        shown = "\n".join(m["content"] for m in messages if m["role"] == "user")
         form, where = normalised(shown) if getattr(self.generator, "continues", False) else ("", [])
         text = ""
         try:

@@ -26,12 +26,12 @@ class Scripted:
     name = "scripted"
 
     def __init__(self, *replies: str, continues: bool = False):
-        self.replies, self.prompts, self.systems, self.closed = list(replies), [], [], 0
+        self.replies, self.prompts, self.messages, self.closed = list(replies), [], [], 0
         self.continues, self.prefixes, self.served = continues, [], []
 
     def stream(self, messages, max_tokens, prefix=""):
         self.prompts.append(messages[-1]["content"])
-        self.systems.append(messages[0]["content"])
+        self.messages.append(messages)
         self.prefixes.append(prefix)
         self.served.append(0)
         try:
@@ -101,9 +101,10 @@ def test_nothing_quoted_is_retried_with_wider_evidence_and_never_shown(assistant
     shown, final = "".join(items[:-1]), items[-1]
     assert "沒有" not in shown and "没有" not in shown and "15家" in shown and "原文" not in shown
     assert not final.refused and final.meta["retried"] and "15家" in final.text
-    assert len(model.prompts) == 2 and len(model.prompts[1]) > len(model.prompts[0])
-    assert model.closed == 2  # the abandoned generation was closed (its lock released)
-    assert "原文：无" in model.systems[0] and "原文：无" not in model.systems[1]  # the retry has no way out
+    assert len(model.prompts) == 2 and model.closed == 2  # the abandoned generation was closed (its lock released)
+    first, retry = model.messages
+    assert retry[: len(first)] == first  # the first prompt again, so llama.cpp reads only the new turn
+    assert retry[-1]["role"] == "user" and "不要写“原文：无”" in retry[-1]["content"]  # which takes the way out away
 
 
 def test_an_invented_quote_is_refused_and_never_shown(assistant):
