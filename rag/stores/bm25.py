@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -60,14 +59,13 @@ class Bm25:
     def updated(self, kept: np.ndarray, tokens: list[list[str]]) -> "Bm25":
         """The rows where `kept` is true, renumbered in order, then one row per new token list.
         Numpy over the postings: no term of the kept chunks is counted again."""
-        words = list(self.words)
-        vocab = dict(self.vocab)
+        vocab = dict(self.vocab)  # new words get the next ids, in the order they are met
         ids = np.fromiter((vocab.setdefault(t, len(vocab)) for terms in tokens for t in terms), np.int64)
-        words.extend(list(vocab)[len(words):])
         n_old, n_new, n_words = int(kept.sum()), len(tokens), len(vocab)
-        new_rows = np.repeat(np.arange(n_new, dtype=np.int64), [len(terms) for terms in tokens])
-        keys, tf = np.unique(ids * max(n_new, 1) + new_rows, return_counts=True)  # sorted by word, then row
-        new_cols, new_rows = keys // max(n_new, 1), keys % max(n_new, 1) + n_old
+        width = max(n_new, 1)
+        row_of_term = np.repeat(np.arange(n_new, dtype=np.int64), [len(terms) for terms in tokens])
+        keys, tf = np.unique(ids * width + row_of_term, return_counts=True)  # sorted by word, then row
+        new_cols, new_rows = keys // width, keys % width + n_old
         old_cols = np.repeat(np.arange(len(self.words), dtype=np.int64), np.diff(self.indptr))
         mask = kept[self.rows] if len(self.rows) else np.zeros(0, bool)
         renumber = np.cumsum(kept) - 1
@@ -77,7 +75,7 @@ class Bm25:
         counts = np.concatenate([self.counts[mask], tf])[order].astype(np.int32)
         indptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=n_words))]).astype(np.int64)
         lengths = np.concatenate([self.lengths[kept], [len(terms) for terms in tokens]]).astype(np.int32)
-        return Bm25(words, indptr, rows, counts, lengths)
+        return Bm25(list(vocab), indptr, rows, counts, lengths)
 
     def save(self, folder: Path) -> list[Path]:
         folder.mkdir()
@@ -89,7 +87,7 @@ class Bm25:
     @classmethod
     def load(cls, folder: Path) -> "Bm25":
         """Postings are mapped, so opening a large archive reads only the word list."""
-        words = list(map(sys.intern, json.loads((folder / "words.json").read_text(encoding="utf-8"))))
+        words = json.loads((folder / "words.json").read_text(encoding="utf-8"))
         indptr, rows, counts, lengths = (np.load(folder / name, mmap_mode="r") for name in _FILES[1:])
         if not (len(indptr) == len(words) + 1 and len(rows) == len(counts) == int(indptr[-1])):
             raise ValueError("postings and word list differ in length")
