@@ -36,7 +36,7 @@ browser:
 
 bench: setup
 	$(BIN)/python bench/retrieval.py
-	$(BIN)/rag eval ../shared/qa/seeds_dev.jsonl
+	$(BIN)/rag eval tests/data/seeds_dev.jsonl
 	$(BIN)/python bench/llm_speed.py
 
 clean:
