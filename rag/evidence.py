@@ -19,6 +19,8 @@ from .injection import is_instruction
 from .types import Passage
 
 _QUANTITY = re.compile(r"多少|几|how (many|much)|what (percentage|share|proportion)|比例|面积|数量", re.I)
+# Questions whose answer is a number or a year: an answer without one does not answer them.
+_NUMBER_ASKED = re.compile(r"多少|几|哪一?年|何年|多久|百分之|how (many|much|long|old)|(what|which) year|what percentage", re.I)
 
 
 @dataclass
@@ -43,7 +45,7 @@ def select(question: str, passages: list[Passage], index: Store, embedder: Embed
     query = embedder.encode_queries([to_search_form(question)])[0]
     terms = question_terms(question)
     names = [w.lower() for w in english_names(question) if is_pinyin(w)]
-    wants_number = bool(_QUANTITY.search(question))
+    wants_number = bool(_QUANTITY.search(to_search_form(question)))  # 幾 is searched as 几
     candidates: list[Evidence] = []
     chunks = index.chunks(p.chunk_id for p in passages)
     for number, p in enumerate(passages):
@@ -73,6 +75,11 @@ def select(question: str, passages: list[Passage], index: Store, embedder: Embed
         chosen.append(evidence)
         used += len(evidence.text)
     return sorted(chosen, key=lambda e: (e.passage, e.start))
+
+
+def asks_for_number(question: str) -> bool:
+    """多少, 几, 哪一年, how many…: the answer must hold a number (digits or Chinese numerals)."""
+    return bool(_NUMBER_ASKED.search(to_search_form(question)))
 
 
 def term_share(terms: list[str], context: str) -> float:

@@ -9,7 +9,8 @@ from rag import Assistant
 from rag.clean import decode, normalised
 from rag.config import Config
 from rag.evidence import Evidence
-from rag.reader import Support, answer_support, facts_problem, locate
+from rag.chunk import split_sentences
+from rag.reader import OffTopic, Support, answer_support, constraint_problem, facts_problem, locate, support_at
 from rag.types import Answer, Passage
 
 
@@ -81,6 +82,17 @@ def test_an_answers_facts_must_come_from_the_quoted_sentence():
     assert facts_problem("南越地区[1]", "越南的哪一地区种植稻米可以一年三次？", rice, "zh-Hans", Config()) == ""
 
 
+def test_a_question_for_a_number_or_a_year_needs_one_in_the_answer():
+    mac = _support("《Mac系列》是苹果公司继Apple Lisa后第二款具备图形使用者介面的个人电脑产品，1984年1月24日发布。")
+    question = "在1984年1月24日發表了Mac第幾款?"
+    assert facts_problem("第二款[1]", question, mac, "zh-Hans", Config()) == ""  # a Chinese numeral is a number
+    # the question's own date is not an answer to it
+    assert "number" in facts_problem("苹果公司在1984年1月24日发表了Mac[1]。", question, mac, "zh-Hans", Config())
+    soga = _support("645年，中大兄皇子和中臣镰足合谋刺杀苏我入鹿，结束苏我氏的专权。")
+    assert "number" in facts_problem("中大兄皇子刺杀苏我入鹿，结束苏我氏的专权[1]。", "蘇我氏的專權於何年結束?", soga, "zh-Hans", Config())
+    assert facts_problem("苏我氏的专权于645年结束[1]。", "蘇我氏的專權於何年結束?", soga, "zh-Hans", Config()) == ""
+
+
 def test_an_answer_rests_on_the_sentence_that_holds_it():
     text = "宜昌市总工会今年建设了一批职工之家。宜昌市在全省建立了15家疗休养基地。另有20个服务站点。"
     passage = Passage(text, "a.txt", "宜昌工会", 1.0, 0, len(text))
@@ -133,9 +145,26 @@ def test_a_quote_from_another_topic_is_never_shown(assistant):
     """The follow-up asks about members; a quote about rest homes does not carry the question."""
     history = [("宜昌市在全省建立了多少家疗休养基地？", "宜昌市在全省建立了15家疗休养基地[1]。")]
     reply = "原文：全省建立了15家疗休养基地\n答案：新增会员15人[1]。"
-    bot, _ = scripted(assistant, reply, reply)
+    bot, model = scripted(assistant, reply, reply)
     items = list(bot.ask_stream("新增会员多少人？", history=history))
     assert len(items) == 1 and items[0].refused and "terms" in items[0].meta["refusal_reason"]
+    assert len(model.prompts) == 1 and not items[0].meta["retried"]  # asked again, a model quotes the same sentence
+
+
+def test_an_answer_beside_an_off_topic_quote_rests_on_the_sentence_that_holds_it(assistant):
+    """A 1.5B model often quotes a sentence near the one it answers from: the answer is shown,
+    citing the sentence that holds it and carries the question, and the model is not asked again."""
+    question = "青海省总工会先期安排了多少专项资金为高海拔地区配备制氧机？"
+    passages = assistant.retrieve(question, k=assistant.config.k)
+    off_topic = next(
+        passage.text[a:b] for number, passage in enumerate(passages) for a, b in split_sentences(passage.text)
+        if isinstance(constraint_problem(question, question, support_at(passages, number, a, b), passages, Config()), OffTopic)
+    )
+    bot, model = scripted(assistant, f"原文：{off_topic}\n答案：青海省总工会先期安排了50万元专项资金[1]。")
+    items = list(bot.ask_stream(question))
+    final = items[-1]
+    assert not final.refused and "50万元" in final.citations[0].quote and off_topic not in final.citations[0].quote
+    assert len(model.prompts) == 1 and "".join(items[:-1]).count("50万") == 1  # shown once, after its checks
 
 
 def test_a_quote_sharing_only_common_words_with_a_question_the_archive_never_covers_is_refused(assistant):
