@@ -52,6 +52,8 @@ _NOTHING = {"", "无", "無", "没有", "沒有", "none", "无。", "無。", "n
 # rest of the copy is written for the model (see Reader._quote_then_answer).
 _PLACED_AFTER = 12
 _CLAUSE_END = re.compile(r"[。！？；!?;]|(?=\n)")  # a line end is not copied
+_WRITING = re.compile(r"[\d.,，]+$")  # a number still being written (19… of 1925)
+_TITLE = re.compile(r"《([^》]+)》")
 _NUMERAL = re.compile(r"\d|[零〇一二两三四五六七八九十百千万亿数半]")
 
 
@@ -150,17 +152,21 @@ def facts_problem(answer: str, asked: str, support: Support, lang: str, config: 
     """Why the answer is not what the quoted sentence (with its neighbours) says, or "" when it is.
 
     A question for a number or a year needs one in the answer. The answer's numbers
-    must be in the sentence, and most of what it adds to the question: the new
+    and titles (《…》) must be in the sentence, and most of what it adds to the question: the new
     characters, or, when it only rearranges the question's characters (越南 → 南越),
     the new character pairs. An answer that adds nothing does not answer.
     """
     body = strip_markers(answer)
     if asks_for_number(asked) and not gives_number(body, asked):
         return "the question asks for a number and the answer gives none"
-    source = to_search_form(support.around).replace(",", "")
-    stray = [n for n in numbers(body) if n not in numbers(asked) and not contains_number(source, n)]
+    stray = stray_numbers(body, asked, support)
     if stray:
         return f"{', '.join(stray)} not in the quoted sentence"
+    source = to_search_form(support.around).replace(",", "")
+    # a title in 《》 that the sentence does not name is the article header the evidence was shown under
+    titles = [t for t in _TITLE.findall(body) if to_search_form(t) not in source and to_search_form(t) not in to_search_form(asked)]
+    if titles:
+        return f"《{'》《'.join(titles)}》 not in the quoted sentence"
     if lang == "en":  # an English answer shares no characters with the Chinese sentence: its numbers are the check
         return ""
     form, question = to_search_form(body), to_search_form(asked)
@@ -175,6 +181,12 @@ def facts_problem(answer: str, asked: str, support: Support, lang: str, config: 
     else:
         return "the answer adds nothing to the question"
     return "" if share >= config.reader_grounded_share else f"the answer says more than the quoted sentence ({share:.0%})"
+
+
+def stray_numbers(answer: str, asked: str, support: Support) -> list[str]:
+    """The answer's numbers that neither the question nor the quoted sentence (with its neighbours) holds."""
+    source = to_search_form(support.around).replace(",", "")
+    return [n for n in numbers(answer) if n not in numbers(asked) and not contains_number(source, n)]
 
 
 def gives_number(answer: str, asked: str) -> bool:
@@ -238,6 +250,7 @@ class Reader:
         """One generation: a Reading when every check passes, else the reason (str)."""
         pieces = self._quote_then_answer(messages)
         text, quote, support, held, off_topic = "", None, None, "", ""
+        sent = 0  # characters of the answer streamed so far
         try:
             for piece in pieces:
                 text += piece
@@ -263,17 +276,20 @@ class Reader:
                     held = text
                 elif held is not None:
                     held += piece
-                if held is None:
-                    if stream:
-                        yield in_script(piece, lang)
-                    continue
-                state = opening(held)
-                if state == "not_found":
-                    return "the model found no answer"
-                if state == "answer" and support is not None:
-                    if stream:
-                        yield in_script(held, lang)
+                if held is None or (support is not None and opening(held) == "answer"):
                     held = None
+                    # a number is shown once written whole, and one the quoted sentence does not hold
+                    # ends the attempt there
+                    ready = _WRITING.sub("", text)
+                    stray = stray_numbers(strip_markers(ready), asked, support)
+                    if stray:
+                        return f"{', '.join(stray)} not in the quoted sentence"
+                    if stream and len(ready) > sent:
+                        yield in_script(ready[sent:], lang)
+                        sent = len(ready)
+                    continue
+                if opening(held) == "not_found":
+                    return "the model found no answer"
         finally:
             pieces.close()  # releases the model before a retry
         if quote is None:
@@ -283,8 +299,8 @@ class Reader:
             return f"the model did not follow the quote-then-answer form: {text.strip()[:60]}"
         answer = in_script(text.strip(), lang)
         placed = support is not None
-        if held is not None and stream and answer and placed:
-            yield answer
+        if stream and placed and text[sent:].strip():
+            yield in_script(text[sent:].rstrip(), lang)  # the rest: a number it ended on, or all of a short answer
         if not answer or says_not_found(answer):
             return "the model found no answer"
         if not placed:  # no declared support: the answer must find its own among the sentences shown

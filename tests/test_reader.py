@@ -82,6 +82,17 @@ def test_an_answers_facts_must_come_from_the_quoted_sentence():
     assert facts_problem("南越地区[1]", "越南的哪一地区种植稻米可以一年三次？", rice, "zh-Hans", Config()) == ""
 
 
+def test_an_answer_naming_the_article_title_instead_of_the_sentence_is_not_read_from_it():
+    """Evidence is shown under its article's title, 《台湾战后时期》; an answer naming that title
+    did not come from the sentence."""
+    music = _support("战后初期，音乐界配合「反共抗俄」的政策，创作了大量反共爱国歌曲。")
+    question = "哪一政策影響了戰後初期的臺灣音樂界?"
+    assert "臺灣戰後時期" in facts_problem("《臺灣戰後時期》[1]", question, music, "zh-Hant", Config())
+    assert facts_problem("「反共抗俄」的政策[1]", question, music, "zh-Hant", Config()) == ""
+    book = _support("1687年，牛顿出版了《自然哲学的数学原理》，详细地说明了两个物理理论。")
+    assert facts_problem("《自然哲学的数学原理》[1]", "牛顿在哪本书中说明了两个物理理论?", book, "zh-Hans", Config()) == ""
+
+
 def test_a_question_for_a_number_or_a_year_needs_one_in_the_answer():
     mac = _support("《Mac系列》是苹果公司继Apple Lisa后第二款具备图形使用者介面的个人电脑产品，1984年1月24日发布。")
     question = "在1984年1月24日發表了Mac第幾款?"
@@ -139,6 +150,16 @@ def test_an_answer_saying_more_than_its_quote_is_refused(assistant):
     bot, _ = scripted(assistant, "原文：无", "原文：全省建立了15家疗休养基地\n答案：宜昌市在全省建立了99家疗休养基地[1]。")
     items = list(bot.ask_stream("宜昌市在全省建立了多少家疗休养基地？"))
     assert len(items) == 1 and items[0].refused and items[0].meta["retried"]
+
+
+def test_a_number_the_quote_does_not_hold_ends_the_answer_there_and_is_never_shown(assistant):
+    tail = "，涵盖酒店、自然景区、红色参观地、特色乡村等各类疗休养资源" * 3
+    first = f"原文：全省建立了15家疗休养基地\n答案：宜昌市在全省建立了99家疗休养基地{tail}[1]。"
+    bot, model = scripted(assistant, first, "原文：全省建立了15家疗休养基地\n答案：宜昌市在全省建立了15家疗休养基地[1]。")
+    items = list(bot.ask_stream("宜昌市在全省建立了多少家疗休养基地？"))
+    shown, final = "".join(items[:-1]), items[-1]
+    assert "99" not in shown and "15家" in shown and not final.refused and final.meta["retried"]
+    assert model.served[0] == first.index("99家") + 3  # stopped as the number was written whole
 
 
 def test_a_quote_from_another_topic_is_never_shown(assistant):
