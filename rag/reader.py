@@ -15,14 +15,17 @@ otherwise calls "not found", and the fragment makes the answer checkable:
    question: the named places, organisations and people of the question (a
    follow-up's included) and most of the words the question itself asks about.
    This is checked *before* any answer text is shown, so an answer borrowed from
-   a neighbouring topic is never streamed;
+   a neighbouring topic is never streamed. A quote lacking the question's words
+   is treated like one of the model's own: it often sits beside the sentence the
+   answer comes from;
 3. a question for a number or a year needs one in the answer, and the answer's new
-   facts (numbers, and the characters it adds to the question) must come from the
-   quoted sentence; when the quote was the model's own, from a
-   sentence it was shown that passes check 2, which is then the cited span.
+   facts (numbers, 《titles》, and the characters it adds to the question) must come
+   from the quoted sentence; when the quote was the model's own, from a sentence it
+   was shown that passes check 2, which is then the cited span. Numbers are checked
+   as they are written, so a stray one stops the generation there.
 
-When the model finds nothing, or a check fails, it is asked once more (not when the quote's
-context lacks the question's words: asked again, it quotes the same sentence), in a second turn
+When the model finds nothing, or a check fails, it is asked once more (not when no sentence
+carries the question's words: asked again, it quotes the same sentence), in a second turn
 after the first prompt (still in llama.cpp's cache, so only the new turn is read), with the
 sentences a wider selection adds and without the "not found" way out; that answer is
 shown only after it passes the same checks. Otherwise the question is refused.
@@ -278,15 +281,13 @@ class Reader:
                     held += piece
                 if held is None or (support is not None and opening(held) == "answer"):
                     held = None
-                    # a number is shown once written whole, and one the quoted sentence does not hold
-                    # ends the attempt there
-                    ready = _WRITING.sub("", text)
-                    stray = stray_numbers(strip_markers(ready), asked, support)
+                    # a number written whole that the quoted sentence does not hold ends the attempt there
+                    stray = stray_numbers(strip_markers(_WRITING.sub("", text)), asked, support)
                     if stray:
                         return f"{', '.join(stray)} not in the quoted sentence"
-                    if stream and len(ready) > sent:
-                        yield in_script(ready[sent:], lang)
-                        sent = len(ready)
+                    if stream:
+                        yield in_script(text[sent:], lang)
+                        sent = len(text)
                     continue
                 if opening(held) == "not_found":
                     return "the model found no answer"
@@ -300,7 +301,7 @@ class Reader:
         answer = in_script(text.strip(), lang)
         placed = support is not None
         if stream and placed and text[sent:].strip():
-            yield in_script(text[sent:].rstrip(), lang)  # the rest: a number it ended on, or all of a short answer
+            yield in_script(text[sent:].rstrip(), lang)  # a short answer still held when the model stopped
         if not answer or says_not_found(answer):
             return "the model found no answer"
         if not placed:  # no declared support: the answer must find its own among the sentences shown
