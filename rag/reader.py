@@ -37,6 +37,7 @@ import difflib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .answer import Generator, build_messages, build_retry_messages, opening, says_not_found
 from .chunk import split_sentences
@@ -78,6 +79,12 @@ class Support:
     around: str  # the sentence with its neighbours
     context: str  # ... and the article title
     question_share: float = 1.0  # the share of the question's terms near the quote
+
+    @cached_property
+    def around_form(self) -> str:
+        """`around` in search form without commas (1,810 is 1810): what an answer's facts are looked up in,
+        once per token while it streams."""
+        return to_search_form(self.around).replace(",", "")
 
 
 @dataclass
@@ -165,14 +172,14 @@ def facts_problem(answer: str, asked: str, support: Support, lang: str, config: 
     stray = stray_numbers(body, asked, support)
     if stray:
         return f"{', '.join(stray)} not in the quoted sentence"
-    source = to_search_form(support.around).replace(",", "")
+    source, question = support.around_form, to_search_form(asked)
     # a title in 《》 that the sentence does not name is the article header the evidence was shown under
-    titles = [t for t in _TITLE.findall(body) if to_search_form(t) not in source and to_search_form(t) not in to_search_form(asked)]
+    titles = [t for t in _TITLE.findall(body) if to_search_form(t) not in source and to_search_form(t) not in question]
     if titles:
         return f"《{'》《'.join(titles)}》 not in the quoted sentence"
     if lang == "en":  # an English answer shares no characters with the Chinese sentence: its numbers are the check
         return ""
-    form, question = to_search_form(body), to_search_form(asked)
+    form = to_search_form(body)
     chars = {c for c in form if "\u3400" <= c <= "\u9fff"} - set(question) - GLUE
     pairs = {p for p in han_bigrams(form) - han_bigrams(question) if not set(p) & GLUE}
     if chars:
@@ -188,8 +195,7 @@ def facts_problem(answer: str, asked: str, support: Support, lang: str, config: 
 
 def stray_numbers(answer: str, asked: str, support: Support) -> list[str]:
     """The answer's numbers that neither the question nor the quoted sentence (with its neighbours) holds."""
-    source = to_search_form(support.around).replace(",", "")
-    return [n for n in numbers(answer) if n not in numbers(asked) and not contains_number(source, n)]
+    return [n for n in numbers(answer) if n not in numbers(asked) and not contains_number(support.around_form, n)]
 
 
 def gives_number(answer: str, asked: str) -> bool:
@@ -279,18 +285,20 @@ class Reader:
                     held = text
                 elif held is not None:
                     held += piece
-                if held is None or (support is not None and opening(held) == "answer"):
+                if held is not None:
+                    state = opening(held)
+                    if state == "not_found":
+                        return "the model found no answer"
+                    if state != "answer" or support is None:
+                        continue  # held until it is known not to be a refusal, or until a sentence holds it
                     held = None
-                    # a number written whole that the quoted sentence does not hold ends the attempt there
-                    stray = stray_numbers(strip_markers(_WRITING.sub("", text)), asked, support)
-                    if stray:
-                        return f"{', '.join(stray)} not in the quoted sentence"
-                    if stream:
-                        yield in_script(text[sent:], lang)
-                        sent = len(text)
-                    continue
-                if opening(held) == "not_found":
-                    return "the model found no answer"
+                # a number written whole that the quoted sentence does not hold ends the attempt there
+                stray = stray_numbers(strip_markers(_WRITING.sub("", text)), asked, support)
+                if stray:
+                    return f"{', '.join(stray)} not in the quoted sentence"
+                if stream:
+                    yield in_script(text[sent:], lang)
+                    sent = len(text)
         finally:
             pieces.close()  # releases the model before a retry
         if quote is None:
