@@ -58,7 +58,7 @@ _PLACED_AFTER = 12
 _CLAUSE_END = re.compile(r"[。！？；!?;]|(?=\n)")  # a line end is not copied
 _WRITING = re.compile(r"[\d.,，]+$")  # a number still being written (19… of 1925)
 _TITLE = re.compile(r"《([^》]+)》")
-_NUMERAL = re.compile(r"\d|[零〇一二两三四五六七八九十百千万亿数半]")
+_NUMERAL = re.compile(r"\d|[零〇一二两三四五六七八九十百千万亿半]|数(?=[十百千万亿])")  # 数十, not 数学
 
 
 class OffTopic(str):

@@ -102,6 +102,10 @@ def test_a_question_for_a_number_or_a_year_needs_one_in_the_answer():
     soga = _support("645年，中大兄皇子和中臣镰足合谋刺杀苏我入鹿，结束苏我氏的专权。")
     assert "number" in facts_problem("中大兄皇子刺杀苏我入鹿，结束苏我氏的专权[1]。", "蘇我氏的專權於何年結束?", soga, "zh-Hans", Config())
     assert facts_problem("苏我氏的专权于645年结束[1]。", "蘇我氏的專權於何年結束?", soga, "zh-Hans", Config()) == ""
+    # 数 is a numeral in 数十 but not in 数学: a book's title is no year
+    assert "number" in facts_problem("在《自然哲学的数学原理》中[1]", "牛頓運動定律在哪一年出版的書中被說明?", _support(
+        "1687年，牛顿出版了《自然哲学的数学原理》。"), "zh-Hant", Config())
+    assert facts_problem("数十家[1]", "有多少家企业参加?", _support("数十家企业参加了展会。"), "zh-Hans", Config()) == ""
 
 
 def test_an_answer_rests_on_the_sentence_that_holds_it():
