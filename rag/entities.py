@@ -101,11 +101,18 @@ def mentions(form: str, name: str) -> bool:
 
 
 def unsupported_names(answer: str, question: str, corpus_text: str) -> list[str]:
-    """Names the answer introduces (not from the question) that the passages never mention."""
+    """Names the answer introduces (not from the question) that the passages never mention: a Chinese
+    name by its characters; a Latin-letter one as written, or, if it is pinyin, as the passages read."""
     if re.search(r"[\u4e00-\u9fff]", answer):
         form = to_search_form(corpus_text)
         asked = to_search_form(question)
         return [e for e in chinese_entities(answer) if e not in form and e not in asked]
     spelled = pinyin_of(corpus_text)
-    asked = question.lower()
-    return [w for w in english_names(answer) if w.lower() not in asked and (not is_pinyin(w) or w.lower() not in spelled)]
+    asked, written = question.lower(), corpus_text.lower()
+    return [w for w in english_names(answer) if w.lower() not in asked and not _written_in(w.lower(), written)
+            and (not is_pinyin(w) or w.lower() not in spelled)]
+
+
+def _written_in(word: str, text: str) -> bool:
+    """Whether a Latin-letter word is in the text as a word (Fuller in "Fay Fuller协同", not Li in "Lithium")."""
+    return re.search(rf"(?<![a-z]){re.escape(word)}(?![a-z])", text) is not None

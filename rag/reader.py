@@ -58,6 +58,7 @@ _PLACED_AFTER = 12
 _CLAUSE_END = re.compile(r"[。！？；!?;]|(?=\n)")  # a line end is not copied
 _WRITING = re.compile(r"[\d.,，]+$")  # a number still being written (19… of 1925)
 _TITLE = re.compile(r"《([^》]+)》")
+_LATIN = re.compile(r"[a-z][a-z0-9]*(?:[.'-][a-z0-9]+)*")  # a word in search form (lowercase)
 _NUMERAL = re.compile(r"\d|[零〇一二两三四五六七八九十百千万亿半]|数(?=[十百千万亿])")  # 数十, not 数学
 
 
@@ -163,7 +164,7 @@ def facts_problem(answer: str, asked: str, support: Support, lang: str, config: 
 
     A question for a number or a year needs one in the answer. The answer's numbers
     and titles (《…》) must be in the sentence, and most of what it adds to the question: the new
-    characters, or, when it only rearranges the question's characters (越南 → 南越),
+    characters and Latin-letter words, or, when it only rearranges the question's characters (越南 → 南越),
     the new character pairs. An answer that adds nothing does not answer.
     """
     body = strip_markers(answer)
@@ -181,9 +182,10 @@ def facts_problem(answer: str, asked: str, support: Support, lang: str, config: 
         return ""
     form = to_search_form(body)
     chars = {c for c in form if "\u3400" <= c <= "\u9fff"} - set(question) - GLUE
+    words = {w for w in _LATIN.findall(form) if w not in question}  # a name in Latin letters (Fay Fuller, T.C.B.S)
     pairs = {p for p in han_bigrams(form) - han_bigrams(question) if not set(p) & GLUE}
-    if chars:
-        share = sum(c in source for c in chars) / len(chars)
+    if chars or words:
+        share = (sum(c in source for c in chars) + sum(w in source for w in words)) / (len(chars) + len(words))
     elif set(numbers(body)) - set(numbers(asked)):
         return ""  # its new facts are numbers, and they are in the sentence
     elif pairs:

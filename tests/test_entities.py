@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.entities import absent_entities, chinese_entities
+from rag.entities import absent_entities, chinese_entities, unsupported_names
 
 
 @pytest.mark.parametrize("question, names", [
@@ -28,3 +28,13 @@ def test_a_name_the_tagger_glued_a_character_to_is_found_bare():
     assert absent_entities("亞太區第一個合法化同性婚姻的國家是哪一個?", "台湾成为亚太地区第一个……") == []
     # a two-character name must be there whole: 宜昌 is not 宜宾
     assert absent_entities("宜昌市在全省建立了多少家疗休养基地？", "宜宾市在全省建立了15家疗休养基地。") == ["宜昌市"]
+
+
+def test_a_latin_letter_name_the_passages_write_is_supported():
+    passages = "Fay Fuller协同Van Trump和其他三位队友，成为第一位首登瑞尼尔山的女性。济南市总工会建成526个驿站。"
+    question = "第一位登上瑞尼尔山脉的女性叫什么名字？"
+    assert unsupported_names("Fay Fuller", question, passages) == []
+    assert unsupported_names("Annie Peck", question, passages) == ["Peck"]  # a sentence-initial word is not taken for a name
+    assert unsupported_names("Jinan has 526 stations.", "How many stations?", passages) == []  # pinyin of 济南
+    # a name is matched as a word, not inside another one
+    assert unsupported_names("The climber was Van Trump", question, "Vanessa和Trumpet登上了山。") == ["Van", "Trump"]

@@ -93,6 +93,15 @@ def test_an_answer_naming_the_article_title_instead_of_the_sentence_is_not_read_
     assert facts_problem("《自然哲学的数学原理》[1]", "牛顿在哪本书中说明了两个物理理论?", book, "zh-Hans", Config()) == ""
 
 
+def test_a_name_in_latin_letters_is_what_the_answer_adds():
+    """An answer whose new fact is a name in Latin letters adds something, and it must be the sentence's."""
+    climb = _support("1890年，Fay Fuller成为第一位登上雷尼尔山的女性。")
+    question = "第一位登上雷尼尔山的女性叫什么名字？"
+    assert facts_problem("Fay Fuller[1]", question, climb, "zh-Hans", Config()) == ""
+    assert facts_problem("第一位登上雷尼尔山的女性是Fay Fuller[1]。", question, climb, "zh-Hans", Config()) == ""
+    assert "more than the quoted sentence" in facts_problem("Annie Peck[1]", question, climb, "zh-Hans", Config())
+
+
 def test_a_question_for_a_number_or_a_year_needs_one_in_the_answer():
     mac = _support("《Mac系列》是苹果公司继Apple Lisa后第二款具备图形使用者介面的个人电脑产品，1984年1月24日发布。")
     question = "在1984年1月24日發表了Mac第幾款?"
