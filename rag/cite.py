@@ -9,6 +9,7 @@ silently. Markers are finally renumbered 1..n in order of first use.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 
 from .clean import blank_pinyin, normalised, to_search_form
@@ -18,6 +19,7 @@ from .types import Passage
 
 _MARKER = re.compile(r"\s*[\[【［]\s*(?:编号|編號|来源|來源|source)?\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】］]")
 _NUMBER = re.compile(r"\d+(?:[.,，]\d+)*")
+_CHINESE_NUMERAL = re.compile(r"[零〇一二两三四五六七八九十百千万亿]")
 _SENTENCE = re.compile(r"[^。！？!?\n]+(?:[。！？!?]+|$)")
 _UNVERIFIED_NOTE = {
     "zh-Hans": "（注意：{}未见于引用的文章）",
@@ -47,11 +49,30 @@ def contains_number(passage_form: str, number: str) -> bool:
     return re.search(rf"(?<![\d.]){re.escape(number)}(?![\d]|\.\d)", passage_form) is not None
 
 
+def number_form(text: str) -> str:
+    """What an answer's numbers are looked up in: the text's search form without thousands commas
+    (1,810 is 1810) and, when it writes numbers in Chinese numerals, the same again in digits
+    (三十年 → 30年, 两万册 → 20000册, 一千八百一十名 → 1810名), which is how a model often copies them."""
+    form = to_search_form(text).replace(",", "")
+    digits = _in_digits(form)
+    return form if digits == form else f"{form}\n{digits}"
+
+
+def _in_digits(text: str) -> str:
+    if not _CHINESE_NUMERAL.search(text):
+        return text
+    import cn2an
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cn2an warns about every numeral character it cannot read (万 alone)
+        return cn2an.transform(text, "cn2an")
+
+
 def verify(answer: str, passages: list[Passage], question: str, lang: str, quoted: int | None = None) -> Cited:
     """Citations that hold what each sentence says; `quoted` is the passage the reader found the
     answer's quote in, which replaces the model's own markers (they still have to hold the facts)."""
     texts = [without_instructions(p.text) for p in passages]  # an instruction in an article supports nothing
-    forms = [to_search_form(t).replace(",", "") for t in texts]
+    forms = [number_form(t) for t in texts]
     asked = set(numbers(question))
     asked_form = to_search_form(question)
     used: list[int] = []  # passage indices in order of first citation

@@ -41,7 +41,7 @@ from functools import cached_property
 
 from .answer import Generator, build_messages, build_retry_messages, opening, says_not_found
 from .chunk import split_sentences
-from .cite import GLUE, contains_number, han_bigrams, numbers, strip_markers
+from .cite import GLUE, contains_number, han_bigrams, number_form, numbers, strip_markers
 from .clean import in_script, normalised, to_search_form
 from .config import Config
 from .entities import absent_entities
@@ -83,9 +83,8 @@ class Support:
 
     @cached_property
     def around_form(self) -> str:
-        """`around` in search form without commas (1,810 is 1810): what an answer's facts are looked up in,
-        once per token while it streams."""
-        return to_search_form(self.around).replace(",", "")
+        """`around` as `cite.number_form`: what an answer's facts are looked up in, once per token while it streams."""
+        return number_form(self.around)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from rag.cite import verify
+from rag.cite import number_form, verify
 from rag.types import Passage
 
 PASSAGES = [
@@ -57,3 +57,15 @@ def test_marker_on_a_passage_without_the_named_answer_is_moved():
     assert [p.source for p in cited.citations] == ["002.txt"] and cited.text == "兰札体去掉头会是瓦德体[1]。"
     kept = verify("兰札体去掉头会是瓦德体[2]。", passages, "兰札体如果去掉头会是什么书写体？", "zh-Hans")
     assert [p.source for p in kept.citations] == ["002.txt"]
+
+
+def test_a_number_the_article_writes_in_chinese_numerals_is_supported_in_digits():
+    passages = [Passage("如今书屋已有藏书两万册，王世杰称该条约可保中苏三十年的和平。", "a.txt", "t", 1, 0, 30)]
+    cited = verify("该条约可换30年的和平，书屋藏书20000册[1]。", passages, "该条约可换多少年的和平？", "zh-Hans")
+    assert cited.unverified == [] and [p.source for p in cited.citations] == ["a.txt"]
+    assert verify("该条约可换40年的和平[1]。", passages, "该条约可换多少年的和平？", "zh-Hans").unverified == ["40"]
+
+
+def test_number_form_adds_digits_only_where_the_text_has_chinese_numerals():
+    assert number_form("共服务职工12,500人次。") == "共服务职工12500人次。"
+    assert number_form("当天,一千八百一十名货车司机加入工会。").endswith("1810名货车司机加入工会。")

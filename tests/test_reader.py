@@ -93,6 +93,13 @@ def test_an_answer_naming_the_article_title_instead_of_the_sentence_is_not_read_
     assert facts_problem("《自然哲学的数学原理》[1]", "牛顿在哪本书中说明了两个物理理论?", book, "zh-Hans", Config()) == ""
 
 
+def test_a_number_copied_in_digits_from_chinese_numerals_is_the_sentences():
+    treaty = _support("王世杰回国称该条约可保中苏三十年的和平。")
+    question = "王世杰称此条约可换多少年的和平?"
+    assert facts_problem("该条约可换30年的和平[1]。", question, treaty, "zh-Hans", Config()) == ""
+    assert "40" in facts_problem("该条约可换40年的和平[1]。", question, treaty, "zh-Hans", Config())
+
+
 def test_a_name_in_latin_letters_is_what_the_answer_adds():
     """An answer whose new fact is a name in Latin letters adds something, and it must be the sentence's."""
     climb = _support("1890年，Fay Fuller成为第一位登上雷尼尔山的女性。")
