@@ -20,6 +20,7 @@ from .types import Passage
 _MARKER = re.compile(r"\s*[\[【［]\s*(?:编号|編號|来源|來源|source)?\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】］]")
 _NUMBER = re.compile(r"\d+(?:[.,，]\d+)*")
 _CHINESE_NUMERAL = re.compile(r"[零〇一二两三四五六七八九十百千万亿]")
+_CHINESE_NUMERALS = re.compile(r"[零〇一二两三四五六七八九十百千万亿]+")
 _SENTENCE = re.compile(r"[^。！？!?\n]+(?:[。！？!?]+|$)")
 _UNVERIFIED_NOTE = {
     "zh-Hans": "（注意：{}未见于引用的文章）",
@@ -56,6 +57,14 @@ def number_form(text: str) -> str:
     form = to_search_form(text).replace(",", "")
     digits = _in_digits(form)
     return form if digits == form else f"{form}\n{digits}"
+
+
+def spelled_as(number: str, text: str) -> str:
+    """How `text` writes `number` in Chinese numerals (30 → 三十, in search form), or "" if it does not."""
+    for run in dict.fromkeys(_CHINESE_NUMERALS.findall(to_search_form(text))):
+        if _in_digits(run) == number:
+            return run
+    return ""
 
 
 def _in_digits(text: str) -> str:

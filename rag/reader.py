@@ -41,7 +41,7 @@ from functools import cached_property
 
 from .answer import Generator, build_messages, build_retry_messages, opening, says_not_found
 from .chunk import split_sentences
-from .cite import GLUE, contains_number, han_bigrams, number_form, numbers, strip_markers
+from .cite import GLUE, contains_number, han_bigrams, number_form, numbers, spelled_as, strip_markers
 from .clean import in_script, normalised, to_search_form
 from .config import Config
 from .entities import absent_entities
@@ -199,6 +199,19 @@ def stray_numbers(answer: str, asked: str, support: Support) -> list[str]:
     return [n for n in numbers(answer) if n not in numbers(asked) and not contains_number(support.around_form, n)]
 
 
+def as_written(answer: str, support: Support, lang: str) -> str:
+    """The answer with each number it wrote in digits where the sentence spells it in Chinese numerals
+    (30年 for 三十年) spelled as the sentence does: the reader sees the article's own words."""
+    if lang == "en":
+        return answer
+    plain = to_search_form(support.around).replace(",", "")
+    for number in dict.fromkeys(numbers(answer)):
+        spelled = "" if contains_number(plain, number) else spelled_as(number, support.around)
+        if spelled:
+            answer = re.sub(rf"(?<![\d.]){re.escape(number)}(?![\d]|\.\d)", in_script(spelled, lang), answer)
+    return answer
+
+
 def gives_number(answer: str, asked: str) -> bool:
     """Whether the answer holds a number (digits or Chinese numerals) besides those the question names."""
     form = to_search_form(answer)
@@ -320,13 +333,13 @@ class Reader:
             quote = passages[support.passage].text[support.start : support.end]
             if stream:
                 yield answer
-            return Reading(answer, quote, support)
+            return Reading(as_written(answer, support, lang), quote, support)
         # A quote the model chose binds its answer: one that says more than it is retried, not re-supported
         # (on the tuning set, looking for another sentence kept two wrong answers the retry would have fixed).
         problem = facts_problem(answer, asked, support, lang, self.config)
         if problem:
             return problem
-        return Reading(answer, quote, support)
+        return Reading(as_written(answer, support, lang), quote, support)
 
     def _quote_then_answer(self, messages: list[dict]) -> Iterator[str]:
         """The model's reply. Once its quote is found word for word in the evidence it was shown

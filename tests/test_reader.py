@@ -10,7 +10,7 @@ from rag.clean import decode, normalised
 from rag.config import Config
 from rag.evidence import Evidence
 from rag.chunk import split_sentences
-from rag.reader import OffTopic, Support, answer_support, constraint_problem, facts_problem, locate, support_at
+from rag.reader import OffTopic, Support, answer_support, as_written, constraint_problem, facts_problem, locate, support_at
 from rag.types import Answer, Passage
 
 
@@ -98,6 +98,13 @@ def test_a_number_copied_in_digits_from_chinese_numerals_is_the_sentences():
     question = "王世杰称此条约可换多少年的和平?"
     assert facts_problem("该条约可换30年的和平[1]。", question, treaty, "zh-Hans", Config()) == ""
     assert "40" in facts_problem("该条约可换40年的和平[1]。", question, treaty, "zh-Hans", Config())
+
+
+def test_a_number_copied_in_digits_is_shown_as_the_article_spells_it():
+    treaty = _support("王世杰回国称该条约可保中苏三十年的和平，立法院以95人赞成通过条约，书屋藏书两万册。")
+    assert as_written("该条约可换30年的和平[1]。", treaty, "zh-Hans") == "该条约可换三十年的和平[1]。"
+    assert as_written("該條約以95人贊成通過，藏書20000冊[1]。", treaty, "zh-Hant") == "該條約以95人贊成通過，藏書兩萬冊[1]。"
+    assert as_written("The treaty bought 30 years of peace.[1]", treaty, "en") == "The treaty bought 30 years of peace.[1]"
 
 
 def test_a_name_in_latin_letters_is_what_the_answer_adds():
