@@ -19,10 +19,12 @@ otherwise calls "not found", and the fragment makes the answer checkable:
    is treated like one of the model's own: it often sits beside the sentence the
    answer comes from;
 3. a question for a number or a year needs one in the answer, and the answer's new
-   facts (numbers, 《titles》, and the characters it adds to the question) must come
-   from the quoted sentence; when the quote was the model's own, from a sentence it
-   was shown that passes check 2, which is then the cited span. Numbers are checked
-   as they are written, so a stray one stops the generation there.
+   facts (numbers, 《titles》, and the characters and Latin-letter words it adds to the
+   question) must come from the quoted sentence; when the quote was the model's own, from
+   a sentence it was shown that passes check 2, which is then the cited span. Numbers are
+   checked as they are written, so a stray one stops the generation there; a sentence's
+   Chinese numerals count as digits (三十年 holds 30), and the answer then shows them as
+   the article spells them.
 
 When the model finds nothing, or a check fails, it is asked once more (not when no sentence
 carries the question's words: asked again, it quotes the same sentence), in a second turn
