@@ -19,7 +19,6 @@ from .types import Passage
 
 _MARKER = re.compile(r"\s*[\[【［]\s*(?:编号|編號|来源|來源|source)?\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】］]")
 _NUMBER = re.compile(r"\d+(?:[.,，]\d+)*")
-_CHINESE_NUMERAL = re.compile(r"[零〇一二两三四五六七八九十百千万亿]")
 _CHINESE_NUMERALS = re.compile(r"[零〇一二两三四五六七八九十百千万亿]+")
 _SENTENCE = re.compile(r"[^。！？!?\n]+(?:[。！？!?]+|$)")
 _UNVERIFIED_NOTE = {
@@ -46,29 +45,42 @@ def strip_markers(text: str) -> str:
     return _MARKER.sub("", text)
 
 
+def number_pattern(number: str) -> str:
+    """A regex for the number written whole: 15 is not in 150 or 1.5."""
+    return rf"(?<![\d.]){re.escape(number)}(?![\d]|\.\d)"
+
+
 def contains_number(passage_form: str, number: str) -> bool:
-    return re.search(rf"(?<![\d.]){re.escape(number)}(?![\d]|\.\d)", passage_form) is not None
+    return re.search(number_pattern(number), passage_form) is not None
 
 
 def number_form(text: str) -> str:
     """What an answer's numbers are looked up in: the text's search form without thousands commas
     (1,810 is 1810) and, when it writes numbers in Chinese numerals, the same again in digits
     (三十年 → 30年, 两万册 → 20000册, 一千八百一十名 → 1810名), which is how a model often copies them."""
-    form = to_search_form(text).replace(",", "")
+    form = _plain(text)
     digits = _in_digits(form)
     return form if digits == form else f"{form}\n{digits}"
 
 
 def spelled_as(number: str, text: str) -> str:
-    """How `text` writes `number` in Chinese numerals (30 → 三十, in search form), or "" if it does not."""
-    for run in dict.fromkeys(_CHINESE_NUMERALS.findall(to_search_form(text))):
+    """How `text` writes `number` in Chinese numerals (30 → 三十, in search form), or "" if it writes it
+    in digits or not at all."""
+    form = _plain(text)
+    if contains_number(form, number):
+        return ""
+    for run in dict.fromkeys(_CHINESE_NUMERALS.findall(form)):
         if _in_digits(run) == number:
             return run
     return ""
 
 
+def _plain(text: str) -> str:
+    return to_search_form(text).replace(",", "")
+
+
 def _in_digits(text: str) -> str:
-    if not _CHINESE_NUMERAL.search(text):
+    if not _CHINESE_NUMERALS.search(text):
         return text
     import cn2an
 

@@ -43,7 +43,7 @@ from functools import cached_property
 
 from .answer import Generator, build_messages, build_retry_messages, opening, says_not_found
 from .chunk import split_sentences
-from .cite import GLUE, contains_number, han_bigrams, number_form, numbers, spelled_as, strip_markers
+from .cite import GLUE, contains_number, han_bigrams, number_form, number_pattern, numbers, spelled_as, strip_markers
 from .clean import in_script, normalised, to_search_form
 from .config import Config
 from .entities import absent_entities
@@ -165,8 +165,8 @@ def facts_problem(answer: str, asked: str, support: Support, lang: str, config: 
 
     A question for a number or a year needs one in the answer. The answer's numbers
     and titles (《…》) must be in the sentence, and most of what it adds to the question: the new
-    characters and Latin-letter words, or, when it only rearranges the question's characters (越南 → 南越),
-    the new character pairs. An answer that adds nothing does not answer.
+    characters and Latin-letter words, or, when it only rearranges the question's characters
+    (越南 → 南越), the new character pairs. An answer that adds nothing does not answer.
     """
     body = strip_markers(answer)
     if asks_for_number(asked) and not gives_number(body, asked):
@@ -198,7 +198,8 @@ def facts_problem(answer: str, asked: str, support: Support, lang: str, config: 
 
 def stray_numbers(answer: str, asked: str, support: Support) -> list[str]:
     """The answer's numbers that neither the question nor the quoted sentence (with its neighbours) holds."""
-    return [n for n in numbers(answer) if n not in numbers(asked) and not contains_number(support.around_form, n)]
+    named = set(numbers(asked))
+    return [n for n in numbers(answer) if n not in named and not contains_number(support.around_form, n)]
 
 
 def as_written(answer: str, support: Support, lang: str) -> str:
@@ -206,11 +207,10 @@ def as_written(answer: str, support: Support, lang: str) -> str:
     (30年 for 三十年) spelled as the sentence does: the reader sees the article's own words."""
     if lang == "en":
         return answer
-    plain = to_search_form(support.around).replace(",", "")
     for number in dict.fromkeys(numbers(answer)):
-        spelled = "" if contains_number(plain, number) else spelled_as(number, support.around)
+        spelled = spelled_as(number, support.around)
         if spelled:
-            answer = re.sub(rf"(?<![\d.]){re.escape(number)}(?![\d]|\.\d)", in_script(spelled, lang), answer)
+            answer = re.sub(number_pattern(number), in_script(spelled, lang), answer)
     return answer
 
 
