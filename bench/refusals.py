@@ -56,11 +56,11 @@ def main() -> None:
         rows.append({
             "question": item["question"],
             "with_gold": {"answer": with_gold.text, "refused": with_gold.refused, "retried": bool(with_gold.meta.get("retried")),
-                          "correct": grade(item, with_gold).correct, "question_share": with_gold.meta.get("question_share"),
+                          "correct": grade(item, with_gold).correct, "quote_judged": with_gold.meta.get("quote_judged"),
                           "context": with_gold.meta.get("quote_context", ""),
                           "why": with_gold.meta.get("refusal_reason", "")},
             "without_gold": {"answer": without.text, "refused": without.refused, "retried": bool(without.meta.get("retried")),
-                             "question_share": without.meta.get("question_share"), "context": without.meta.get("quote_context", ""),
+                             "quote_judged": without.meta.get("quote_judged"), "context": without.meta.get("quote_context", ""),
                              "why": without.meta.get("refusal_reason", "")},
         })
         print(f"{int(rows[-1]['with_gold']['correct'])} {int(without.refused)} {item['question'][:30]} | "

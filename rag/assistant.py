@@ -17,10 +17,11 @@ from .config import Config, load_config
 from .embed import Embedder, load_embedder
 from .index import BuildReport, build, file_stats, seeds_changed
 from .loaders import load, page_at
-from .evidence import best_score, missing_entities, select
+from .evidence import best_judged, choose, rank, unanswered
 from .history import standalone_question
 from .parts import combine, split_question
-from .reader import Reader, Support
+from .judge import Judge, load_judge
+from .reader import Reader, Support, Verdicts
 from .retrieve import Retriever
 from .stores import CorruptIndexError, IndexMissingError, check_compatible, open_store
 from .segment import segment
@@ -168,8 +169,9 @@ class Assistant:
         return a.title, a.text
 
     def warm(self) -> None:
-        """Load the index and both models now, so the first question is not the slow one."""
+        """Load the index, the judge and the answer model now, so the first question is not the slow one."""
         self.retriever
+        self.judge.warm()
         self.generator
 
     @property
@@ -219,11 +221,14 @@ class Assistant:
         retriever = self.retriever
         with self._lock:
             passages = retriever.search(query, self.config.k)
-        evidence = select(query, passages, retriever.index, self.embedder, self.config)
+        judge = self.judge
+        ranked = rank(query, passages, retriever.index, self.embedder, self.config, judge)
+        evidence = choose(query, ranked, self.config)
         meta = {"lang": lang, "query": query, "passages": passages, "evidence": evidence}
-        missing = missing_entities(query, passages)
-        if not evidence or best_score(evidence) < self.config.refuse_below or missing:
-            meta["refusal_reason"] = f"missing {missing}" if missing else f"best evidence {best_score(evidence):.2f}"
+        meta["judged"] = best_judged(ranked)
+        refusal = unanswered(ranked, evidence, self.config)
+        if refusal:
+            meta["refusal_reason"] = refusal
             yield self._refusal(lang, meta, started)
             return
         generator = self.generator
@@ -233,8 +238,10 @@ class Assistant:
             yield raw
             support = None
         else:
-            widen = functools.partial(select, query, passages, retriever.index, self.embedder, self._retry_config)
-            reading = yield from self._timed(Reader(generator, self.config).read(asked, query, evidence, passages, lang, widen), meta, started)
+            widen = functools.partial(choose, query, ranked, self._retry_config)
+            verdicts = Verdicts(judge, query, ranked, passages, self.config.judge_threshold)
+            reader = Reader(generator, self.config, verdicts)
+            reading = yield from self._timed(reader.read(asked, query, evidence, passages, lang, widen), meta, started)
             meta.update(retried=reading.retried, rejected=reading.rejected, quote=reading.quote)
             if reading.answer is None or leaks_system_prompt(reading.answer):
                 meta["refusal_reason"] = "; ".join(reading.rejected) or "model found no answer"
@@ -244,7 +251,7 @@ class Assistant:
                 meta.setdefault("ttft", time.perf_counter() - started)
                 yield reading.answer
             raw, support = reading.answer, reading.support
-            meta.update(question_share=support.question_share, quote_context=support.context)
+            meta.update(quote_judged=support.judged, quote_context=support.context)
         cited = verify(raw, passages, asked, lang, support.passage if support else None)
         if cited.unsupported:
             meta["refusal_reason"] = f"answer rests on facts found in no passage: {cited.unverified}"
@@ -253,6 +260,11 @@ class Assistant:
         citations = [self._with_quote(p, support, passages) for p in cited.citations] if support else cited.citations
         meta["seconds"] = time.perf_counter() - started
         yield Answer(cited.text, citations, refused=False, unverified=cited.unverified, meta=meta)
+
+    @property
+    def judge(self) -> Judge:
+        """The trained judge, shared by the process, its network loaded at the first question."""
+        return load_judge(self.config.embed_model_path)
 
     @staticmethod
     def _timed(pieces: Iterator[str], meta: dict, started: float):

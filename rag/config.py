@@ -118,9 +118,14 @@ class Config:
     retry_evidence_chars: int = 480
     # The reader (rag/reader.py): tokens the model may spend copying its quote, and the checks on it.
     max_quote_tokens: int = 80
-    reader_question_share: float = 0.5  # the quote's context must hold this share of the question's terms
     reader_grounded_share: float = 0.75  # ... and the quoted sentence this share of what the answer adds
-    refuse_below: float = 0.72  # best evidence score under which we refuse without asking the model
+    # The judge (rag/judge): the probability that a sentence answers the question, calibrated on
+    # held-out tuning questions. It reads the best `judge_candidates` sentences; when none reaches
+    # `judge_threshold` the question is refused before the model is asked, and the sentence an
+    # answer rests on must reach it too.
+    judge_candidates: int = 12
+    refuse_below: float = 0.72  # a question the judge does not read (English): best evidence score under which we refuse
+    judge_threshold: float = 0.2  # DRCD_test held-out (bench/judge.py --held-out): 0.13 of answerable questions refused, 0.10 / 0.23 of near misses let through
 
     def with_overrides(self, **overrides: object) -> "Config":
         known = {f.name: f for f in fields(self)}

@@ -1,21 +1,24 @@
-"""Pick the few sentences that carry the answer, and decide whether there is any.
+"""Pick the few sentences that carry the answer, and say how likely any does.
 
 A 1.5B model on two cores reads ~65 prompt tokens per second, so the prompt
 holds only the best sentences of the retrieved passages, not the passages.
 Sentences are scored by the dense model (question vs. title + sentence) plus the
-share of question terms they contain.
+share of question terms they contain; the judge (`rag.judge`) reads the best of
+them with the question and ranks those by its probability that they answer it.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
 from .clean import jieba, to_search_form
 from .config import Config
-from .entities import QUESTION_WORDS as _QUESTION_WORDS, absent_entities, english_names, is_pinyin, pinyin_of
+from .entities import QUESTION_WORDS as _QUESTION_WORDS, english_names, is_pinyin, pinyin_of
 from .embed import Embedder
 from .stores import Store
 from .injection import is_instruction
+from .judge import Candidate, Judge
 from .types import Passage
 
 _QUANTITY = re.compile(r"多少|几|how (many|much)|what (percentage|share|proportion)|比例|面积|数量", re.I)
@@ -29,7 +32,9 @@ class Evidence:
     text: str
     start: int  # offsets into the passage text (for highlighting)
     end: int
-    score: float
+    score: float  # dense + lexical: what picks the sentences the judge reads
+    judged: float | None = None  # the judge's probability that the sentence answers the question
+    candidate: Candidate | None = None  # the sentence as the judge reads it
 
 
 def question_terms(question: str) -> list[str]:
@@ -37,11 +42,13 @@ def question_terms(question: str) -> list[str]:
     return [t for t in dict.fromkeys(terms) if t not in _QUESTION_WORDS]
 
 
-def select(question: str, passages: list[Passage], index: Store, embedder: Embedder, config: Config) -> list[Evidence]:
-    """The best sentences, in reading order of their passages, within the character budget.
+def rank(question: str, passages: list[Passage], index: Store, embedder: Embedder, config: Config,
+         judge: Judge | None = None) -> list[Evidence]:
+    """Every sentence of the passages, best first, whole.
 
-    Sentence vectors were computed at index time, so this costs one query embedding.
-    """
+    Sentence vectors were computed at index time, so scoring costs one query embedding; the
+    judge then reads the `judge_candidates` best of them with the question and orders those first,
+    by its probability that they answer it."""
     query = embedder.encode_queries([to_search_form(question)])[0]
     terms = question_terms(question)
     names = [w.lower() for w in english_names(question) if is_pinyin(w)]
@@ -51,6 +58,7 @@ def select(question: str, passages: list[Passage], index: Store, embedder: Embed
     for number, p in enumerate(passages):
         chunk = chunks[p.chunk_id]
         dense = index.sentence_vectors_of(p.chunk_id) @ query
+        before = ""
         for (a, b), cosine in zip(chunk.sentences, dense):
             sentence = p.text[a:b].strip()
             if len(sentence) < 4 or is_instruction(sentence):
@@ -63,18 +71,40 @@ def select(question: str, passages: list[Passage], index: Store, embedder: Embed
                 lexical = term_share(terms, context)
             bonus = config.evidence_number_bonus if wants_number and re.search(r"\d", sentence) else 0.0
             score = float(cosine) + config.evidence_lexical_weight * lexical + bonus
-            text = compact(sentence, terms + names, wants_number, config.evidence_clause_chars)
-            candidates.append(Evidence(number, text, a, b, score))
+            candidates.append(Evidence(number, sentence, a, b, score, candidate=Candidate(sentence, p.title, before)))
+            before = sentence
+    candidates.sort(key=lambda e: -e.score)
+    if judge is not None and candidates and judge.reads(question):
+        read = candidates[: config.judge_candidates]
+        for e, probability in zip(read, judge.score(question, [e.candidate for e in read])):
+            e.judged = float(probability)
+        candidates = sorted(read, key=lambda e: -e.judged) + candidates[len(read):]
+    return candidates
+
+
+def choose(question: str, ranked: list[Evidence], config: Config) -> list[Evidence]:
+    """The best sentences within the character budget, long ones cut to their relevant clauses,
+    in reading order of their passages."""
+    terms = question_terms(question)
+    names = [w.lower() for w in english_names(question) if is_pinyin(w)]
+    wants_number = bool(_QUANTITY.search(to_search_form(question)))
     wanted = config.evidence_sentences + (1 if names or not re.search(r"[\u4e00-\u9fff]", question) else 0)
     chosen, used = [], 0
-    for evidence in sorted(candidates, key=lambda e: -e.score):
+    for evidence in ranked:
         if len(chosen) == wanted:
             break
-        if chosen and used + len(evidence.text) > config.evidence_chars:
+        text = compact(evidence.text, terms + names, wants_number, config.evidence_clause_chars)
+        if chosen and used + len(text) > config.evidence_chars:
             continue  # too long for what is left of the budget; a shorter one may fit
-        chosen.append(evidence)
-        used += len(evidence.text)
+        chosen.append(dataclasses.replace(evidence, text=text))
+        used += len(text)
     return sorted(chosen, key=lambda e: (e.passage, e.start))
+
+
+def select(question: str, passages: list[Passage], index: Store, embedder: Embedder, config: Config,
+           judge: Judge | None = None) -> list[Evidence]:
+    """The best sentences for the prompt: `choose` over `rank`."""
+    return choose(question, rank(question, passages, index, embedder, config, judge), config)
 
 
 def asks_for_number(question: str) -> bool:
@@ -117,10 +147,21 @@ def compact(sentence: str, terms: list[str], wants_number: bool, limit: int) -> 
     return "".join(parts).rstrip("，,；;：:") + ("" if max(keep) == len(clauses) - 1 else "…")
 
 
-def missing_entities(question: str, passages: list[Passage]) -> list[str]:
-    """Named things in the question that no retrieved passage mentions: the answer cannot be there."""
-    return absent_entities(question, "\n".join(f"{p.title}\n{p.text}" for p in passages))
+def unanswered(ranked: list[Evidence], evidence: list[Evidence], config: Config) -> str:
+    """Why no sentence answers the question, or "" when one may: then the model is asked.
+
+    The judge's best probability must reach `judge_threshold`; for a question it does not read
+    (English), the best dense + lexical score must reach `refuse_below`."""
+    if not evidence:
+        return "no evidence"
+    judged = [e.judged for e in ranked if e.judged is not None]
+    if judged:
+        best = max(judged)
+        return "" if best >= config.judge_threshold else f"no sentence answers the question (judge {best:.2f})"
+    best = max(e.score for e in evidence)
+    return "" if best >= config.refuse_below else f"best evidence {best:.2f}"
 
 
-def best_score(evidence: list[Evidence]) -> float:
-    return max((e.score for e in evidence), default=float("-inf"))
+def best_judged(ranked: list[Evidence]) -> float:
+    """The judge's highest probability that a sentence answers the question (0 when none was read)."""
+    return max((e.judged for e in ranked if e.judged is not None), default=0.0)

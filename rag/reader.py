@@ -11,13 +11,11 @@ otherwise calls "not found", and the fragment makes the answer checkable:
 1. the quote must be found in a retrieved passage (tolerant of script, width and
    punctuation); a quote the model wrote itself (often its answer, or the question) is
    no support, and its answer is held back until check 3 finds it a sentence;
-2. the quote's context (its sentence, the neighbours, the title) must carry the
-   question: the named places, organisations and people of the question (a
-   follow-up's included) and most of the words the question itself asks about.
-   This is checked *before* any answer text is shown, so an answer borrowed from
-   a neighbouring topic is never streamed. A quote lacking the question's words
-   is treated like one of the model's own: it often sits beside the sentence the
-   answer comes from;
+2. the quoted sentence must be one the judge (`rag.judge`) accepts as answering the
+   question (the follow-up's earlier topic included). This is checked *before* any
+   answer text is shown, so an answer borrowed from a same-event sentence that does not
+   state the thing asked is never streamed. A rejected quote is treated like one of the
+   model's own: it often sits beside the sentence the answer comes from;
 3. a question for a number or a year needs one in the answer, and the answer's new
    facts (numbers, 《titles》, and the characters and Latin-letter words it adds to the
    question) must come from the quoted sentence; when the quote was the model's own, from
@@ -26,8 +24,9 @@ otherwise calls "not found", and the fragment makes the answer checkable:
    Chinese numerals count as digits (三十年 holds 30), and the answer then shows them as
    the article spells them.
 
-When the model finds nothing, or a check fails, it is asked once more (not when no sentence
-carries the question's words: asked again, it quotes the same sentence), in a second turn
+The model is asked only when the judge accepts a sentence of the evidence. When it finds
+nothing, or a check fails, it is asked once more (not when the judge rejected its quote and no
+sentence it was shown holds its answer: asked again, it quotes the same sentence), in a second turn
 after the first prompt (still in llama.cpp's cache, so only the new turn is read), with the
 sentences a wider selection adds and without the "not found" way out; that answer is
 shown only after it passes the same checks. Otherwise the question is refused.
@@ -46,8 +45,8 @@ from .chunk import split_sentences
 from .cite import GLUE, contains_number, han_bigrams, number_form, number_pattern, numbers, spelled_as, strip_markers
 from .clean import in_script, normalised, to_search_form
 from .config import Config
-from .entities import absent_entities
-from .evidence import Evidence, asks_for_number, question_terms, term_share
+from .evidence import Evidence, asks_for_number
+from .judge import Candidate, Judge
 from .types import Passage
 
 _QUOTE_LABEL = re.compile(r"^\s*[*#>\s]*(原文|原句|引文|quote|source)\s*[:：]\s*", re.I)
@@ -65,8 +64,8 @@ _NUMERAL = re.compile(r"\d|[零〇一二两三四五六七八九十百千万亿�
 
 
 class OffTopic(str):
-    """A rejection that asking again does not mend: the sentence the model quoted does not carry
-    the question, and no sentence it was shown holds the answer and carries the question. Over the
+    """A rejection that asking again does not mend: the judge rejects the sentence the model quoted,
+    and no sentence it was shown holds the answer and is accepted. Over the
     four bench sets a retry after it answered 5 of 39 such questions, 2 of them rightly, for ~5 s
     each: asked again, the model mostly quotes the same sentence. The question is refused at once."""
 
@@ -81,7 +80,7 @@ class Support:
     sentence: str
     around: str  # the sentence with its neighbours
     context: str  # ... and the article title
-    question_share: float = 1.0  # the share of the question's terms near the quote
+    judged: float = 1.0  # the judge's probability that the sentence answers the question
 
     @cached_property
     def around_form(self) -> str:
@@ -138,25 +137,30 @@ def support_at(passages: list[Passage], number: int, start: int, end: int) -> Su
     return Support(number, start, end, sentence, around, f"{passage.title}\n{around}")
 
 
-def constraint_problem(asked: str, query: str, support: Support, passages: list[Passage], config: Config) -> str:
-    """Why the quoted place does not answer this question, or "" when it does.
+class Verdicts:
+    """The judge's probability that a sentence answers the question: read from the ranking the
+    evidence came from where the judge already read that sentence, else read now (one pass)."""
 
-    Named things of the question (the follow-up's earlier topic included) must be
-    in the quoted passage; the words the question asks about must mostly be in the
-    quote's context.
-    """
-    passage = passages[support.passage]
-    missing = absent_entities(query, f"{passage.title}\n{passage.text}")
-    if missing:
-        return f"the quoted passage does not mention {'、'.join(missing)}"
-    # Every word of the question counts, also one that no retrieved passage uses: when the
-    # archive never mentions what is asked about (稻, 雄蕊), a sentence that shares only the
-    # question's common words (情况, 破裂) is about something else.
-    terms = question_terms(asked)
-    if re.search(r"[\u4e00-\u9fff]", asked) and terms:
-        share = support.question_share = term_share(terms, to_search_form(support.context))
-        if share < config.reader_question_share:
-            return OffTopic(f"the quote's context holds {share:.0%} of the question's terms")
+    def __init__(self, judge: Judge, question: str, ranked: list[Evidence], passages: list[Passage], threshold: float):
+        self.judge, self.question, self.ranked, self.passages, self.threshold = judge, question, ranked, passages, threshold
+
+    def of(self, support: Support) -> float:
+        if not self.judge.reads(self.question):
+            return 1.0  # an English question: the quote is checked by the facts it gives (check 3)
+        for e in self.ranked:
+            if e.judged is not None and e.passage == support.passage and e.start < support.end and support.start < e.end:
+                return e.judged
+        passage = self.passages[support.passage]
+        spans = [(a, b) for a, b in split_sentences(passage.text) if b <= support.start]
+        before = passage.text[spans[-1][0]:spans[-1][1]] if spans else ""
+        return float(self.judge.score(self.question, [Candidate(support.sentence, passage.title, before)])[0])
+
+
+def judged_problem(support: Support, verdicts: Verdicts) -> str:
+    """Why the quoted sentence does not answer the question, or "" when the judge accepts it."""
+    support.judged = verdicts.of(support)
+    if support.judged < verdicts.threshold:
+        return OffTopic(f"the judge gives the quoted sentence {support.judged:.2f} of answering the question")
     return ""
 
 
@@ -222,31 +226,32 @@ def gives_number(answer: str, asked: str) -> bool:
     return bool(_NUMERAL.search(form))
 
 
-def answer_support(answer: str, asked: str, query: str, evidence: list[Evidence], passages: list[Passage], lang: str,
-                   config: Config) -> Support | None:
+def answer_support(answer: str, asked: str, evidence: list[Evidence], passages: list[Passage], lang: str,
+                   config: Config, verdicts: Verdicts) -> Support | None:
     """The sentence an answer rests on when its quote does not say: of the evidence the model was
     shown, a sentence that holds what the answer adds (`facts_problem`, with its neighbours) and
-    carries the question (`constraint_problem`); if several do, the one holding the answer itself,
-    then the one holding most of the question. None for an English answer, which shares no
+    the judge accepts (`judged_problem`); if several do, the one holding the answer itself,
+    then the one the judge rates highest. None for an English answer, which shares no
     characters with the sentence to find it by."""
     if lang == "en":
         return None
     found = []
     for e in evidence:
         candidate = support_at(passages, e.passage, e.start, e.end)
-        if facts_problem(answer, asked, candidate, lang, config) or constraint_problem(asked, query, candidate, passages, config):
+        if facts_problem(answer, asked, candidate, lang, config) or judged_problem(candidate, verdicts):
             continue
         alone = dataclasses.replace(candidate, around=candidate.sentence)
-        found.append(((not facts_problem(answer, asked, alone, lang, config), candidate.question_share), candidate))
+        found.append(((not facts_problem(answer, asked, alone, lang, config), candidate.judged), candidate))
     return max(found, key=lambda f: f[0])[1] if found else None  # the first of equals
 
 
 class Reader:
     """Runs the quote-then-answer contract on one question; yields answer text pieces, returns a Reading."""
 
-    def __init__(self, generator: Generator, config: Config):
+    def __init__(self, generator: Generator, config: Config, verdicts: Verdicts):
         self.generator = generator
         self.config = config
+        self.verdicts = verdicts
 
     def read(self, asked: str, query: str, evidence: list[Evidence], passages: list[Passage], lang: str,
              widen: Callable[[], list[Evidence]]) -> Iterator[str]:
@@ -290,7 +295,7 @@ class Reader:
                         return "the model quoted nothing"
                     support = locate(quote, passages)
                     if support is not None:
-                        problem = constraint_problem(asked, query, support, passages, self.config)
+                        problem = judged_problem(support, self.verdicts)
                         if problem and not isinstance(problem, OffTopic):
                             return problem
                         if problem:  # a model often quotes the sentence beside the one it answers from
@@ -329,7 +334,7 @@ class Reader:
         if not answer or says_not_found(answer):
             return "the model found no answer"
         if not placed:  # no declared support: the answer must find its own among the sentences shown
-            support = answer_support(answer, asked, query, evidence, passages, lang, self.config)
+            support = answer_support(answer, asked, evidence, passages, lang, self.config, self.verdicts)
             if support is None:
                 return off_topic or f"the quote is in no passage: {quote[:40]}"
             quote = passages[support.passage].text[support.start : support.end]

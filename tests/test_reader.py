@@ -10,7 +10,8 @@ from rag.clean import decode, normalised
 from rag.config import Config
 from rag.evidence import Evidence
 from rag.chunk import split_sentences
-from rag.reader import OffTopic, Support, answer_support, as_written, constraint_problem, facts_problem, locate, support_at
+from rag.judge import load_judge
+from rag.reader import OffTopic, Support, Verdicts, answer_support, as_written, facts_problem, judged_problem, locate, support_at
 from rag.types import Answer, Passage
 
 
@@ -131,16 +132,20 @@ def test_a_question_for_a_number_or_a_year_needs_one_in_the_answer():
     assert facts_problem("数十家[1]", "有多少家企业参加?", _support("数十家企业参加了展会。"), "zh-Hans", Config()) == ""
 
 
-def test_an_answer_rests_on_the_sentence_that_holds_it():
+def test_an_answer_rests_on_the_sentence_that_holds_it(config):
     text = "宜昌市总工会今年建设了一批职工之家。宜昌市在全省建立了15家疗休养基地。另有20个服务站点。"
     passage = Passage(text, "a.txt", "宜昌工会", 1.0, 0, len(text))
     spans = [(0, 18), (18, 36), (36, len(text))]
     evidence = [Evidence(0, text[a:b], a, b, 1.0) for a, b in spans]
     question = "宜昌市在全省建立了多少家疗休养基地？"
-    support = answer_support("15家[1]", question, question, evidence, [passage], "zh-Hans", Config())
+    verdicts = Verdicts(load_judge(config.embed_model_path), question, [], [passage], config.judge_threshold)
+    support = answer_support("15家[1]", question, evidence, [passage], "zh-Hans", config, verdicts)
     assert support is not None and text[support.start : support.end] == "宜昌市在全省建立了15家疗休养基地。"
-    assert answer_support("99家[1]", question, question, evidence, [passage], "zh-Hans", Config()) is None
-    assert answer_support("15 bases[1]", question, question, evidence, [passage], "en", Config()) is None
+    assert support.judged >= config.judge_threshold
+    assert answer_support("99家[1]", question, evidence, [passage], "zh-Hans", config, verdicts) is None
+    assert answer_support("15 bases[1]", question, evidence, [passage], "en", config, verdicts) is None
+    # the sentence holds 20, but the judge does not take it for an answer to this question
+    assert answer_support("20个[1]", question, evidence, [passage], "zh-Hans", config, verdicts) is None
 
 
 # ---- the contract, driven by a scripted model -------------------------------------------
@@ -195,8 +200,8 @@ def test_a_quote_from_another_topic_is_never_shown(assistant):
     reply = "原文：全省建立了15家疗休养基地\n答案：新增会员15人[1]。"
     bot, model = scripted(assistant, reply, reply)
     items = list(bot.ask_stream("新增会员多少人？", history=history))
-    assert len(items) == 1 and items[0].refused and "terms" in items[0].meta["refusal_reason"]
-    assert len(model.prompts) == 1 and not items[0].meta["retried"]  # asked again, a model quotes the same sentence
+    assert len(items) == 1 and items[0].refused and "judge" in items[0].meta["refusal_reason"]
+    assert len(model.prompts) <= 1 and not items[0].meta.get("retried")  # asked again, a model quotes the same sentence
 
 
 def test_an_answer_beside_an_off_topic_quote_rests_on_the_sentence_that_holds_it(assistant):
@@ -204,9 +209,10 @@ def test_an_answer_beside_an_off_topic_quote_rests_on_the_sentence_that_holds_it
     citing the sentence that holds it and carries the question, and the model is not asked again."""
     question = "青海省总工会先期安排了多少专项资金为高海拔地区配备制氧机？"
     passages = assistant.retrieve(question, k=assistant.config.k)
+    verdicts = Verdicts(assistant.judge, question, [], passages, assistant.config.judge_threshold)
     off_topic = next(
         passage.text[a:b] for number, passage in enumerate(passages) for a, b in split_sentences(passage.text)
-        if isinstance(constraint_problem(question, question, support_at(passages, number, a, b), passages, Config()), OffTopic)
+        if isinstance(judged_problem(support_at(passages, number, a, b), verdicts), OffTopic)
     )
     bot, model = scripted(assistant, f"原文：{off_topic}\n答案：青海省总工会先期安排了50万元专项资金[1]。")
     items = list(bot.ask_stream(question))
@@ -225,7 +231,7 @@ def test_a_quote_sharing_only_common_words_with_a_question_the_archive_never_cov
     reply = f"原文：{sentence}\n答案：{sentence}[1]"
     bot, _ = scripted(assistant, reply, reply)
     items = list(bot.ask_stream(question))
-    assert len(items) == 1 and items[0].refused and "terms" in items[0].meta["refusal_reason"]
+    assert len(items) == 1 and items[0].refused and "judge" in items[0].meta["refusal_reason"]
 
 
 def test_an_answer_starting_like_a_refusal_streams_unchanged(assistant):
@@ -293,3 +299,24 @@ def test_stream_then_final_answer(default):
     items = list(default.ask_stream("樂陵市總工會2022年成立了多少個基層工會？"))
     assert isinstance(items[-1], Answer) and not items[-1].refused
     assert all(isinstance(p, str) for p in items[:-1]) and "15" in "".join(items[:-1])
+
+
+# ---- the judge decides ------------------------------------------------------------------------
+
+def test_a_question_only_same_event_sentences_touch_is_refused_before_the_model_is_asked(assistant):
+    """seeds_dev d14: the seeds report rest-home subsidies in Yichang, not Shanghai in 2021. No
+    sentence is judged to answer it, so the model, which would have answered from a neighbour, is never asked."""
+    bot, model = scripted(assistant, "原文：宜昌市总安排100万元对市直单位进行疗休养专项补助\n答案：100万元[1]")
+    answer = bot.ask("上海市总工会2021年为多少名职工发放了疗休养补贴？")
+    assert answer.refused and answer.meta["refusal_reason"].startswith("no sentence answers the question")
+    assert model.prompts == []
+
+
+def test_a_quote_the_judge_rejects_is_no_support(assistant):
+    """The model quotes a same-event sentence that does not state what is asked: its answer is
+    refused, though the sentence holds the number it gives."""
+    question = "宜昌市在全省建立了多少家疗休养基地？"
+    reply = "原文：宜昌市总安排100万元对市直单位进行疗休养专项补助\n答案：100万元[1]"
+    bot, model = scripted(assistant, reply, reply)
+    items = list(bot.ask_stream(question))
+    assert len(items) == 1 and items[0].refused and "judge" in items[0].meta["refusal_reason"]

@@ -1,0 +1,135 @@
+"""The judge: the probability that a sentence answers a question.
+
+A cross-encoder trained here (`python -m rag.judge.train`, see the README) on the tuning
+sets and near misses built from them (`rag.judge.pairs`). It reads the question with the
+sentence, its article title and the tail of the sentence before, so a sentence about the
+same event that does not state the thing asked (another year, another place, the host
+instead of the third place) scores low. Its output is calibrated on held-out tuning
+questions, so one threshold (`Config.judge_threshold`) means the same on any archive.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..clean import to_search_form
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+WEIGHTS = HERE / "weights.safetensors"
+CARD = HERE / "judge.json"
+_TITLE_CHARS, _BEFORE_CHARS, _SENTENCE_CHARS, _QUESTION_CHARS = 24, 30, 150, 80
+
+
+class JudgeMissingError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence as the judge reads it."""
+
+    sentence: str
+    title: str = ""
+    before: str = ""  # the sentence before it, for what "he" or "the team" refers to
+
+
+def pair_text(question: str, candidate: Candidate) -> tuple[str, str]:
+    """The two segments the judge reads; training and use must build them the same way."""
+    title = to_search_form(candidate.title.strip())[:_TITLE_CHARS]
+    before = to_search_form(candidate.before.strip())[-_BEFORE_CHARS:]
+    sentence = to_search_form(candidate.sentence.strip())[:_SENTENCE_CHARS]
+    return f"query: {to_search_form(question.strip())[:_QUESTION_CHARS]}", f"passage: {title}：{before}【{sentence}】"
+
+
+class Judge:
+    """Scores (question, candidate) pairs as calibrated probabilities; loaded once, thread-safe."""
+
+    def __init__(self, base: Path, weights: Path = WEIGHTS, card: Path = CARD):
+        if not weights.exists() or not card.exists():
+            raise JudgeMissingError(f"judge weights not found at {weights}; they ship with the package")
+        self.card = json.loads(card.read_text())
+        digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+        if digest != self.card["sha256"]:
+            raise JudgeMissingError(f"{weights} is corrupt (sha256 {digest[:12]}…, expected {self.card['sha256'][:12]}…)")
+        if not (base / "config.json").exists():
+            raise JudgeMissingError(f"the judge reads with the embedding model at {base}; run `rag models install`")
+        self.base, self.weights = base, weights
+        self.max_length = int(self.card["max_length"])
+        self.scale, self.shift = float(self.card["calibration"]["scale"]), float(self.card["calibration"]["shift"])
+        self._model = self._tokenizer = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> None:
+        from safetensors.numpy import load_file
+
+        from .network import Network
+
+        self._model = Network(self.base, load_file(str(self.weights)))
+        self._tokenizer = tokenizer(self.base, self.max_length)
+
+    @staticmethod
+    def reads(question: str) -> bool:
+        """It was trained on Chinese questions only: an English one scores ~0.02 against its own
+        answer sentence, so it is not asked about one."""
+        return any("\u3400" <= c <= "\u9fff" for c in question)
+
+    def warm(self) -> None:
+        """Load the network now, not at the first question."""
+        with self._lock:
+            if self._model is None:
+                self._load()
+
+    def logits(self, question: str, candidates: Sequence[Candidate]) -> np.ndarray:
+        if not candidates:
+            return np.zeros(0, dtype=np.float32)
+        self.warm()
+        with self._lock:
+            ids, mask = encode(self._tokenizer, [pair_text(question, c) for c in candidates])
+            return self._model(ids, mask)
+
+    def score(self, question: str, candidates: Sequence[Candidate]) -> np.ndarray:
+        """The probability that each candidate answers the question."""
+        return 1.0 / (1.0 + np.exp(-(self.scale * self.logits(question, candidates) + self.shift)))
+
+
+def tokenizer(base: Path, max_length: int):
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(base / "tokenizer.json"))
+    tok.enable_truncation(max_length, strategy="longest_first")
+    tok.no_padding()
+    return tok
+
+
+def encode(tok, pairs: Sequence[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and attention mask, padded to the longest pair."""
+    encoded = tok.encode_batch(list(pairs))
+    width = max(len(e.ids) for e in encoded)
+    pad = tok.token_to_id("<pad>") or 0
+    ids = np.full((len(encoded), width), pad, dtype=np.int64)
+    mask = np.zeros((len(encoded), width), dtype=np.int64)
+    for row, e in enumerate(encoded):
+        ids[row, : len(e.ids)] = e.ids
+        mask[row, : len(e.ids)] = 1
+    return ids, mask
+
+
+_shared: dict[Path, Judge] = {}
+_shared_lock = threading.Lock()
+
+
+def load_judge(base: Path) -> Judge:
+    """The process's judge for an embedding model folder (its network loaded at the first question)."""
+    with _shared_lock:
+        if base not in _shared:
+            _shared[base] = Judge(base)
+        return _shared[base]
