@@ -29,7 +29,7 @@ from answers import SHARED, WORK, prepare  # noqa: E402
 
 from rag.evaluate import normalise  # noqa: E402
 from rag.evidence import best_judged, choose, rank  # noqa: E402
-from rag.judge import load_judge  # noqa: E402
+from rag.judge import load_judge, pair_text  # noqa: E402
 from rag.judge.pairs import ConstraintPool, changed_question, read_set  # noqa: E402
 from rag.judge.train import auc  # noqa: E402
 
@@ -45,7 +45,7 @@ def run(name: str, n: int, work: Path, seed: int, held_out: bool) -> dict:
     items = random.Random(seed).sample(items, min(n, len(items)))
     bot.index(progress=True)
     config, retriever, embedder = bot.config, bot.retriever, bot.embedder
-    judge = load_judge(config.embed_model_path)
+    judge = load_judge(config.embed_model_path, config.judge_max_tokens, config.judge_context_chars)
     rows = []
     for item in items:
         golds = [normalise(g.replace("\\", "")) for g in item["must"][0]]
@@ -68,6 +68,30 @@ def run(name: str, n: int, work: Path, seed: int, held_out: bool) -> dict:
                 entry[kind]["gold_in_evidence_old"] = any(holds(e.text) for e in choose(question, plain, config))
         rows.append(entry)
     return {"summary": summarise(name, rows, config.judge_threshold), "items": rows}
+
+
+def speed(name: str, n: int, work: Path, seed: int) -> dict:
+    """Milliseconds the judge adds to a question: scoring its candidates, after one warm-up."""
+    import time
+
+    bot, items = prepare(name, work, {})
+    bot.index(progress=False)
+    config, retriever, embedder = bot.config, bot.retriever, bot.embedder
+    judge = load_judge(config.embed_model_path, config.judge_max_tokens, config.judge_context_chars)
+    judge.warm()
+    times, tokens = [], []
+    for item in random.Random(seed).sample(items, min(n, len(items))):
+        ranked = rank(item["question"], retriever.search(item["question"], config.k), retriever.index, embedder, config)
+        candidates = [e.candidate for e in ranked[: config.judge_candidates]]
+        started = time.perf_counter()
+        judge.score(item["question"], candidates)
+        times.append(1000 * (time.perf_counter() - started))
+        tokens.append(sum(len(e.ids) for e in judge._tokenizer.encode_batch(
+            [pair_text(item["question"], c, judge.before_chars) for c in candidates])))
+    times.sort()
+    return {"set": name, "questions": len(times), "candidates": config.judge_candidates,
+            "tokens_median": int(np.median(tokens)), "ms_median": round(times[len(times) // 2], 1),
+            "ms_p95": round(times[int(0.95 * (len(times) - 1))], 1)}
 
 
 def summarise(name: str, rows: list[dict], threshold: float) -> dict:
@@ -100,8 +124,12 @@ def main() -> None:
     parser.add_argument("--held-out", action="store_true")
     parser.add_argument("--tag", default="")
     parser.add_argument("--seed", type=int, default=2)
+    parser.add_argument("--speed", action="store_true", help="only time the judge on -n questions per set")
     args = parser.parse_args()
     for name in args.sets.split(","):
+        if args.speed:
+            print(json.dumps(speed(name, args.n, args.work, args.seed)), flush=True)
+            continue
         result = run(name, args.n, args.work, args.seed, args.held_out)
         out = ROOT / "bench" / "results" / f"judge-{Path(name).stem}{'-' + args.tag if args.tag else ''}.json"
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -226,7 +226,7 @@ class Assistant:
         evidence = choose(query, ranked, self.config)
         meta = {"lang": lang, "query": query, "passages": passages, "evidence": evidence}
         meta["judged"] = best_judged(ranked)
-        refusal = unanswered(ranked, evidence, self.config)
+        refusal = unanswered(query, passages, ranked, evidence, self.config)
         if refusal:
             meta["refusal_reason"] = refusal
             yield self._refusal(lang, meta, started)
@@ -264,7 +264,8 @@ class Assistant:
     @property
     def judge(self) -> Judge:
         """The trained judge, shared by the process, its network loaded at the first question."""
-        return load_judge(self.config.embed_model_path)
+        c = self.config
+        return load_judge(c.embed_model_path, c.judge_max_tokens, c.judge_context_chars)
 
     @staticmethod
     def _timed(pieces: Iterator[str], meta: dict, started: float):

@@ -124,6 +124,8 @@ class Config:
     # `judge_threshold` the question is refused before the model is asked, and the sentence an
     # answer rests on must reach it too.
     judge_candidates: int = 12
+    judge_max_tokens: int = 256  # question and sentence with its context; trained at 128, read longer so a long sentence keeps its end
+    judge_context_chars: int = 60  # of the two sentences before; trained on 30 of one, but news names its subject two sentences back
     refuse_below: float = 0.72  # a question the judge does not read (English): best evidence score under which we refuse
     judge_threshold: float = 0.2  # DRCD_test held-out (bench/judge.py --held-out): 0.13 of answerable questions refused, 0.10 / 0.23 of near misses let through
 

@@ -84,6 +84,22 @@ def pinyin_of(text: str) -> str:
     return "".join(lazy_pinyin(to_search_form(text), style=Style.NORMAL, errors="ignore")).replace("ü", "v")
 
 
+def absent_entities(question: str, corpus_text: str) -> list[str]:
+    """Names in the question that the given text never mentions."""
+    if re.search(r"[\u4e00-\u9fff]", question):
+        form = to_search_form(corpus_text)
+        return [e for e in chinese_entities(question) if not mentions(form, e)]
+    spelled = pinyin_of(corpus_text)
+    return [w for w in english_names(question) if is_pinyin(w) and w.lower() not in spelled]
+
+
+def mentions(form: str, name: str) -> bool:
+    """Whether a text in search form names the thing, also without one character at either end of
+    the name: the tagger glues a dynasty, title or suffix to a name (明崇祯, 亚太区) that the article
+    writes bare (崇祯, 亚太)."""
+    return name in form or (len(name) >= 3 and (name[1:] in form or name[:-1] in form))
+
+
 def unsupported_names(answer: str, question: str, corpus_text: str) -> list[str]:
     """Names the answer introduces (not from the question) that the passages never mention: a Chinese
     name by its characters; a Latin-letter one as written, or, if it is pinyin, as the passages read."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .clean import jieba, to_search_form
 from .config import Config
-from .entities import QUESTION_WORDS as _QUESTION_WORDS, english_names, is_pinyin, pinyin_of
+from .entities import QUESTION_WORDS as _QUESTION_WORDS, absent_entities, english_names, is_pinyin, pinyin_of
 from .embed import Embedder
 from .stores import Store
 from .injection import is_instruction
@@ -58,7 +58,7 @@ def rank(question: str, passages: list[Passage], index: Store, embedder: Embedde
     for number, p in enumerate(passages):
         chunk = chunks[p.chunk_id]
         dense = index.sentence_vectors_of(p.chunk_id) @ query
-        before = ""
+        before: list[str] = []
         for (a, b), cosine in zip(chunk.sentences, dense):
             sentence = p.text[a:b].strip()
             if len(sentence) < 4 or is_instruction(sentence):
@@ -71,8 +71,8 @@ def rank(question: str, passages: list[Passage], index: Store, embedder: Embedde
                 lexical = term_share(terms, context)
             bonus = config.evidence_number_bonus if wants_number and re.search(r"\d", sentence) else 0.0
             score = float(cosine) + config.evidence_lexical_weight * lexical + bonus
-            candidates.append(Evidence(number, sentence, a, b, score, candidate=Candidate(sentence, p.title, before)))
-            before = sentence
+            candidates.append(Evidence(number, sentence, a, b, score, candidate=Candidate(sentence, p.title, "".join(before[-2:]))))
+            before.append(sentence)
     candidates.sort(key=lambda e: -e.score)
     if judge is not None and candidates and judge.reads(question):
         read = candidates[: config.judge_candidates]
@@ -147,13 +147,18 @@ def compact(sentence: str, terms: list[str], wants_number: bool, limit: int) -> 
     return "".join(parts).rstrip("，,；;：:") + ("" if max(keep) == len(clauses) - 1 else "…")
 
 
-def unanswered(ranked: list[Evidence], evidence: list[Evidence], config: Config) -> str:
+def unanswered(question: str, passages: list[Passage], ranked: list[Evidence], evidence: list[Evidence],
+               config: Config) -> str:
     """Why no sentence answers the question, or "" when one may: then the model is asked.
 
-    The judge's best probability must reach `judge_threshold`; for a question it does not read
-    (English), the best dense + lexical score must reach `refuse_below`."""
+    The places, organisations and people the question names must be in the passages; the judge's
+    best probability must reach `judge_threshold`, or for a question it does not read (English)
+    the best dense + lexical score `refuse_below`."""
     if not evidence:
         return "no evidence"
+    missing = absent_entities(question, "\n".join(f"{p.title}\n{p.text}" for p in passages))
+    if missing:
+        return f"missing {missing}"
     judged = [e.judged for e in ranked if e.judged is not None]
     if judged:
         best = max(judged)

@@ -45,6 +45,7 @@ from .chunk import split_sentences
 from .cite import GLUE, contains_number, han_bigrams, number_form, number_pattern, numbers, spelled_as, strip_markers
 from .clean import in_script, normalised, to_search_form
 from .config import Config
+from .entities import absent_entities
 from .evidence import Evidence, asks_for_number
 from .judge import Candidate, Judge
 from .types import Passage
@@ -151,13 +152,21 @@ class Verdicts:
             if e.judged is not None and e.passage == support.passage and e.start < support.end and support.start < e.end:
                 return e.judged
         passage = self.passages[support.passage]
-        spans = [(a, b) for a, b in split_sentences(passage.text) if b <= support.start]
-        before = passage.text[spans[-1][0]:spans[-1][1]] if spans else ""
+        spans = [(a, b) for a, b in split_sentences(passage.text) if b <= support.start][-2:]
+        before = passage.text[spans[0][0]:spans[-1][1]] if spans else ""
         return float(self.judge.score(self.question, [Candidate(support.sentence, passage.title, before)])[0])
 
 
 def judged_problem(support: Support, verdicts: Verdicts) -> str:
-    """Why the quoted sentence does not answer the question, or "" when the judge accepts it."""
+    """Why the quoted sentence does not answer the question, or "" when it does: the places,
+    organisations and people the question names (a follow-up's earlier topic included) must be in
+    its passage, and the judge must accept it. The names are a hard fact the judge, which reads the
+    sentence with little context, does not always weigh (新增会员多少人 after a question on 宜昌
+    was answered from 乐陵's figures)."""
+    passage = verdicts.passages[support.passage]
+    missing = absent_entities(verdicts.question, f"{passage.title}\n{passage.text}")
+    if missing:
+        return OffTopic(f"the quoted passage does not mention {'、'.join(missing)}")
     support.judged = verdicts.of(support)
     if support.judged < verdicts.threshold:
         return OffTopic(f"the judge gives the quoted sentence {support.judged:.2f} of answering the question")
@@ -208,13 +217,14 @@ def stray_numbers(answer: str, asked: str, support: Support) -> list[str]:
 
 def as_written(answer: str, support: Support, lang: str) -> str:
     """The answer with each number it wrote in digits where the sentence spells it in Chinese numerals
-    (30年 for 三十年) spelled as the sentence does: the reader sees the article's own words."""
+    (30年 for 三十年) spelled as the sentence does: the reader sees the article's own words. Citation
+    markers are not numbers of the answer ([1] stays [1], not [一])."""
     if lang == "en":
         return answer
-    for number in dict.fromkeys(numbers(answer)):
+    for number in dict.fromkeys(numbers(strip_markers(answer))):
         spelled = spelled_as(number, support.around)
         if spelled:
-            answer = re.sub(number_pattern(number), in_script(spelled, lang), answer)
+            answer = re.sub(rf"(?<!\[){number_pattern(number)}(?!\])", in_script(spelled, lang), answer)
     return answer
 
 
@@ -333,8 +343,8 @@ class Reader:
             yield in_script(text[sent:].rstrip(), lang)  # a short answer still held when the model stopped
         if not answer or says_not_found(answer):
             return "the model found no answer"
-        if not placed:  # no declared support: the answer must find its own among the sentences shown
-            support = answer_support(answer, asked, evidence, passages, lang, self.config, self.verdicts)
+        if not placed:  # no declared support: the answer must find its own among the sentences read
+            support = answer_support(answer, asked, self._read(evidence), passages, lang, self.config, self.verdicts)
             if support is None:
                 return off_topic or f"the quote is in no passage: {quote[:40]}"
             quote = passages[support.passage].text[support.start : support.end]
@@ -346,7 +356,17 @@ class Reader:
         problem = facts_problem(answer, asked, support, lang, self.config)
         if problem:
             return problem
+        if lang != "en" and facts_problem(answer, asked, dataclasses.replace(support, around=support.sentence), lang, self.config):
+            # its facts are in a neighbour of the quoted sentence: cite the one that holds them
+            support = answer_support(answer, asked, self._read(evidence), passages, lang, self.config, self.verdicts) or support
         return Reading(as_written(answer, support, lang), quote, support)
+
+    def _read(self, evidence: list[Evidence]) -> list[Evidence]:
+        """The sentences an answer may rest on: those shown, then the others the judge read (the
+        judge reads a sentence with the one before it, so it may rank the neighbour of the sentence
+        holding the answer above it, and show the model only that neighbour)."""
+        shown = {(e.passage, e.start) for e in evidence}
+        return evidence + [e for e in self.verdicts.ranked if e.judged is not None and (e.passage, e.start) not in shown]
 
     def _quote_then_answer(self, messages: list[dict]) -> Iterator[str]:
         """The model's reply. Once its quote is found word for word in the evidence it was shown

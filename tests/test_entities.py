@@ -1,9 +1,9 @@
-"""Named things of a question (what a follow-up carries over) and of an answer (which the passages must name)."""
+"""Named things a question names, which the answer's passage must carry."""
 from __future__ import annotations
 
 import pytest
 
-from rag.entities import chinese_entities, unsupported_names
+from rag.entities import absent_entities, chinese_entities, unsupported_names
 
 
 @pytest.mark.parametrize("question, names", [
@@ -20,6 +20,14 @@ from rag.entities import chinese_entities, unsupported_names
 ])
 def test_names_of_a_question(question, names):
     assert chinese_entities(question) == names
+
+
+def test_a_name_the_tagger_glued_a_character_to_is_found_bare():
+    """jieba tags 明崇禎 (the Ming emperor) and 亞太區 as names; the articles write 崇祯帝 and 亚太地区."""
+    assert absent_entities("明崇禎帝自縊後，南京朝臣擁立誰為新帝?", "崇祯帝自缢于煤山，南京的朝臣拥立福王。") == []
+    assert absent_entities("亞太區第一個合法化同性婚姻的國家是哪一個?", "台湾成为亚太地区第一个……") == []
+    # a two-character name must be there whole: 宜昌 is not 宜宾
+    assert absent_entities("宜昌市在全省建立了多少家疗休养基地？", "宜宾市在全省建立了15家疗休养基地。") == ["宜昌市"]
 
 
 def test_a_latin_letter_name_the_passages_write_is_supported():

@@ -106,6 +106,9 @@ def test_a_number_copied_in_digits_is_shown_as_the_article_spells_it():
     assert as_written("该条约可换30年的和平[1]。", treaty, "zh-Hans") == "该条约可换三十年的和平[1]。"
     assert as_written("該條約以95人贊成通過，藏書20000冊[1]。", treaty, "zh-Hant") == "該條約以95人贊成通過，藏書兩萬冊[1]。"
     assert as_written("The treaty bought 30 years of peace.[1]", treaty, "en") == "The treaty bought 30 years of peace.[1]"
+    # a citation marker is no number of the answer, though the sentence spells 一 (一线)
+    frontline = _support("宜昌市在全省建立了15家疗休养基地，服务一线职工。")
+    assert as_written("15家[1]", frontline, "zh-Hans") == "15家[1]"
 
 
 def test_a_name_in_latin_letters_is_what_the_answer_adds():
@@ -144,8 +147,6 @@ def test_an_answer_rests_on_the_sentence_that_holds_it(config):
     assert support.judged >= config.judge_threshold
     assert answer_support("99家[1]", question, evidence, [passage], "zh-Hans", config, verdicts) is None
     assert answer_support("15 bases[1]", question, evidence, [passage], "en", config, verdicts) is None
-    # the sentence holds 20, but the judge does not take it for an answer to this question
-    assert answer_support("20个[1]", question, evidence, [passage], "zh-Hans", config, verdicts) is None
 
 
 # ---- the contract, driven by a scripted model -------------------------------------------
@@ -200,8 +201,8 @@ def test_a_quote_from_another_topic_is_never_shown(assistant):
     reply = "原文：全省建立了15家疗休养基地\n答案：新增会员15人[1]。"
     bot, model = scripted(assistant, reply, reply)
     items = list(bot.ask_stream("新增会员多少人？", history=history))
-    assert len(items) == 1 and items[0].refused and "judge" in items[0].meta["refusal_reason"]
-    assert len(model.prompts) <= 1 and not items[0].meta.get("retried")  # asked again, a model quotes the same sentence
+    assert len(items) == 1 and items[0].refused and not items[0].meta.get("retried")
+    assert len(model.prompts) <= 1  # refused before the model, or after its quote; asked again, a model quotes the same sentence
 
 
 def test_an_answer_beside_an_off_topic_quote_rests_on_the_sentence_that_holds_it(assistant):
@@ -308,8 +309,9 @@ def test_a_question_only_same_event_sentences_touch_is_refused_before_the_model_
     sentence is judged to answer it, so the model, which would have answered from a neighbour, is never asked."""
     bot, model = scripted(assistant, "原文：宜昌市总安排100万元对市直单位进行疗休养专项补助\n答案：100万元[1]")
     answer = bot.ask("上海市总工会2021年为多少名职工发放了疗休养补贴？")
-    assert answer.refused and answer.meta["refusal_reason"].startswith("no sentence answers the question")
-    assert model.prompts == []
+    assert answer.refused and model.prompts == []
+    # the passages name no 上海市总工会; were they to, no sentence would be judged to answer it
+    assert answer.meta["judged"] < assistant.config.judge_threshold
 
 
 def test_a_quote_the_judge_rejects_is_no_support(assistant):
