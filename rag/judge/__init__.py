@@ -27,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 WEIGHTS = HERE / "weights.safetensors"
 CARD = HERE / "judge.json"
 _TITLE_CHARS, _BEFORE_CHARS, _SENTENCE_CHARS, _QUESTION_CHARS = 24, 30, 150, 80
+_BUCKET = 4  # pairs per forward pass, sorted by length
 
 
 class JudgeMissingError(RuntimeError):
@@ -98,9 +99,14 @@ class Judge:
         if not candidates:
             return np.zeros(0, dtype=np.float32)
         self.warm()
+        pairs = [pair_text(question, c, self.before_chars) for c in candidates]
         with self._lock:
-            ids, mask = encode(self._tokenizer, [pair_text(question, c, self.before_chars) for c in candidates])
-            return self._model(ids, mask)
+            lengths = [len(e.ids) for e in self._tokenizer.encode_batch(pairs)]
+            order = np.argsort(lengths, kind="stable")
+            out = np.empty(len(pairs), dtype=np.float32)
+            for group in np.array_split(order, max(1, len(pairs) // _BUCKET)):  # similar lengths: less padding
+                out[group] = self._model(*encode(self._tokenizer, [pairs[i] for i in group]))
+            return out
 
     def score(self, question: str, candidates: Sequence[Candidate]) -> np.ndarray:
         """The probability that each candidate answers the question."""
