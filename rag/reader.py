@@ -145,6 +145,10 @@ class Verdicts:
     def __init__(self, judge: Judge, question: str, ranked: list[Evidence], passages: list[Passage], threshold: float):
         self.judge, self.question, self.ranked, self.passages, self.threshold = judge, question, ranked, passages, threshold
 
+    def accepted(self) -> str:
+        """The sentences the judge accepts, one a line."""
+        return "\n".join(e.text for e in self.ranked if e.judged is not None and e.judged >= self.threshold)
+
     def of(self, support: Support) -> float:
         if not self.judge.reads(self.question):
             return 1.0  # an English question: the quote is checked by the facts it gives (check 3)
@@ -310,6 +314,8 @@ class Reader:
                             return problem
                         if problem:  # a model often quotes the sentence beside the one it answers from
                             support, off_topic = None, problem
+                        else:  # its facts may come from any sentence the judge accepts; cited where they are
+                            support = dataclasses.replace(support, around=f"{support.around}\n{self.verdicts.accepted()}")
                     # else the model wrote its own sentence (often the answer, or the question): its
                     # answer is held until a sentence of the evidence is found to carry it
                     text = text[label.end() :]
