@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .chunk import split_sentences
 from .clean import jieba, to_search_form
 from .config import Config
 from .entities import QUESTION_WORDS as _QUESTION_WORDS, absent_entities, english_names, is_pinyin, pinyin_of
@@ -42,6 +44,21 @@ def question_terms(question: str) -> list[str]:
     return [t for t in dict.fromkeys(terms) if t not in _QUESTION_WORDS]
 
 
+def focus(question: str) -> tuple[list[str], list[str], bool]:
+    """What a sentence is scored and cut by: the question's terms, its pinyin place names (an
+    English question), and whether it asks for a quantity (幾 is searched as 几)."""
+    names = [w.lower() for w in english_names(question) if is_pinyin(w)]
+    return question_terms(question), names, bool(_QUANTITY.search(to_search_form(question)))
+
+
+def as_judged(passage: Passage, sentence: str, start: int, spans: Sequence[tuple[int, int]] | None = None) -> Candidate:
+    """A sentence of a passage as the judge reads it: with its title and the two sentences before,
+    for what "he" or "the hall" refers to. The same for the evidence and for a model's quote."""
+    spans = split_sentences(passage.text) if spans is None else spans
+    before = [passage.text[a:b].strip() for a, b in spans if b <= start][-2:]
+    return Candidate(sentence, passage.title, "".join(before))
+
+
 def rank(question: str, passages: list[Passage], index: Store, embedder: Embedder, config: Config,
          judge: Judge | None = None) -> list[Evidence]:
     """Every sentence of the passages, best first, whole.
@@ -50,15 +67,12 @@ def rank(question: str, passages: list[Passage], index: Store, embedder: Embedde
     judge then reads the `judge_candidates` best of them with the question and orders those first,
     by its probability that they answer it."""
     query = embedder.encode_queries([to_search_form(question)])[0]
-    terms = question_terms(question)
-    names = [w.lower() for w in english_names(question) if is_pinyin(w)]
-    wants_number = bool(_QUANTITY.search(to_search_form(question)))  # 幾 is searched as 几
+    terms, names, wants_number = focus(question)
     candidates: list[Evidence] = []
     chunks = index.chunks(p.chunk_id for p in passages)
     for number, p in enumerate(passages):
         chunk = chunks[p.chunk_id]
         dense = index.sentence_vectors_of(p.chunk_id) @ query
-        before: list[str] = []
         for (a, b), cosine in zip(chunk.sentences, dense):
             sentence = p.text[a:b].strip()
             if len(sentence) < 4 or is_instruction(sentence):
@@ -71,8 +85,7 @@ def rank(question: str, passages: list[Passage], index: Store, embedder: Embedde
                 lexical = term_share(terms, context)
             bonus = config.evidence_number_bonus if wants_number and re.search(r"\d", sentence) else 0.0
             score = float(cosine) + config.evidence_lexical_weight * lexical + bonus
-            candidates.append(Evidence(number, sentence, a, b, score, candidate=Candidate(sentence, p.title, "".join(before[-2:]))))
-            before.append(sentence)
+            candidates.append(Evidence(number, sentence, a, b, score, candidate=as_judged(p, sentence, a, chunk.sentences)))
     candidates.sort(key=lambda e: -e.score)
     if judge is not None and candidates and judge.reads(question):
         read = candidates[: config.judge_candidates]
@@ -85,9 +98,7 @@ def rank(question: str, passages: list[Passage], index: Store, embedder: Embedde
 def choose(question: str, ranked: list[Evidence], config: Config) -> list[Evidence]:
     """The best sentences within the character budget, long ones cut to their relevant clauses,
     in reading order of their passages."""
-    terms = question_terms(question)
-    names = [w.lower() for w in english_names(question) if is_pinyin(w)]
-    wants_number = bool(_QUANTITY.search(to_search_form(question)))
+    terms, names, wants_number = focus(question)
     wanted = config.evidence_sentences + (1 if names or not re.search(r"[\u4e00-\u9fff]", question) else 0)
     chosen, used = [], 0
     for evidence in ranked:
@@ -159,9 +170,8 @@ def unanswered(question: str, passages: list[Passage], ranked: list[Evidence], e
     missing = absent_entities(question, "\n".join(f"{p.title}\n{p.text}" for p in passages))
     if missing:
         return f"missing {missing}"
-    judged = [e.judged for e in ranked if e.judged is not None]
-    if judged:
-        best = max(judged)
+    if any(e.judged is not None for e in ranked):
+        best = best_judged(ranked)
         return "" if best >= config.judge_threshold else f"no sentence answers the question (judge {best:.2f})"
     best = max(e.score for e in evidence)
     return "" if best >= config.refuse_below else f"best evidence {best:.2f}"

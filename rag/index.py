@@ -24,7 +24,7 @@ import numpy as np
 
 from .chunk import chunk_articles, sentence_contexts, sentence_spans
 from .clean import SkippedFileError, UnreadableFileError, clean, jieba
-from .loaders import SUPPORTED, is_supported, load, page_at, unsupported_message
+from .loaders import SUPPORTED, is_supported, load, page_at, too_large, unsupported_message
 from .config import Config
 from .embed import Embedder
 from .segment import segment
@@ -63,12 +63,13 @@ def seed_files(seeds_dir: Path) -> dict[str, Path]:
 
 def _scan(seeds_dir: Path) -> tuple[dict[str, Path], dict[str, str]]:
     """(files by relative path, refused entries with the reason). Hidden files and folders are
-    skipped; links that lead outside the folder are not followed; unknown formats are named."""
+    skipped; links that lead outside the folder, or round in a loop, are not followed; unknown
+    formats are named."""
     if not seeds_dir.is_dir():
         raise FileNotFoundError(f"seeds folder {seeds_dir} does not exist; create it and put articles in it ({' '.join(SUPPORTED)})")
     root = seeds_dir.resolve()
     files, refused = {}, {}
-    for folder, subfolders, names in os.walk(seeds_dir):
+    for folder, subfolders, names in os.walk(seeds_dir):  # links to folders are never walked into
         here = Path(folder)
         for sub in list(subfolders):
             path = here / sub
@@ -76,21 +77,34 @@ def _scan(seeds_dir: Path) -> tuple[dict[str, Path], dict[str, str]]:
                 subfolders.remove(sub)  # hidden: version control, our own upload partials
             elif path.is_symlink():
                 subfolders.remove(sub)  # walked only through its real place, so nothing is read twice
-                if not path.resolve().is_relative_to(root):
-                    name = path.relative_to(seeds_dir).as_posix()
-                    refused[name] = f"{name}/: a link to {path.resolve()}, outside the seeds folder; not followed"
+                name = path.relative_to(seeds_dir).as_posix()
+                if problem := _link_problem(path, root):
+                    refused[name] = f"{name}/: {problem}"
         for file in sorted(names):
             path = here / file
             name = path.relative_to(seeds_dir).as_posix()
             if file.startswith("."):
                 continue
-            if path.is_symlink() and not path.resolve().is_relative_to(root):
-                refused[name] = f"{name}: a link to {path.resolve()}, outside the seeds folder; not followed"
+            if path.is_symlink() and (problem := _link_problem(path, root)):
+                refused[name] = f"{name}: {problem}"
             elif not is_supported(path):
                 refused[name] = unsupported_message(name)
             elif path.is_file():
                 files[name] = path
     return dict(sorted(files.items())), refused
+
+
+def _link_problem(link: Path, root: Path) -> str:
+    """Why a link in the seeds folder is not followed, or "" when it leads to a place inside it."""
+    try:
+        target = link.resolve(strict=True)
+    except (RuntimeError, OSError) as exc:  # RuntimeError: Python < 3.13 on a loop; OSError: ELOOP, dangling
+        if isinstance(exc, FileNotFoundError):
+            return f"a link to {os.readlink(link)}, which does not exist; not followed"
+        return f"a link that leads round in a loop ({os.readlink(link)}); not followed"
+    if not target.is_relative_to(root):
+        return f"a link to {target}, outside the seeds folder; not followed"
+    return ""
 
 
 def file_stats(seeds_dir: Path) -> dict[str, tuple[int, int]]:
@@ -116,11 +130,8 @@ def chunk_file(path: Path, config: Config, name: str | None = None) -> list[Chun
     name = name or path.name
     size = path.stat().st_size
     if size > config.max_file_mb * 2**20:
-        raise UnreadableFileError(
-            f"{name}: {size / 2**20:.1f} MB is above the {config.max_file_mb:g} MB limit for one file; "
-            "split it, or raise max_file_mb (RAG_MAX_FILE_MB)"
-        )
-    document = load(path)
+        raise UnreadableFileError(too_large(name, f"{size / 2**20:.1f} MB", config.max_file_mb))
+    document = load(path, config.max_file_mb)
     chunks = chunk_articles(segment(name, clean(document.text)), config)
     if document.pages:
         chunks = [dataclasses.replace(c, page=page_at(document, c.start)) for c in chunks]

@@ -46,8 +46,8 @@ from .cite import GLUE, contains_number, han_bigrams, number_form, number_patter
 from .clean import in_script, normalised, to_search_form
 from .config import Config
 from .entities import absent_entities
-from .evidence import Evidence, asks_for_number
-from .judge import Candidate, Judge
+from .evidence import Evidence, as_judged, asks_for_number
+from .judge import Judge
 from .types import Passage
 
 _QUOTE_LABEL = re.compile(r"^\s*[*#>\s]*(原文|原句|引文|quote|source)\s*[:：]\s*", re.I)
@@ -155,10 +155,8 @@ class Verdicts:
         for e in self.ranked:
             if e.judged is not None and e.passage == support.passage and e.start < support.end and support.start < e.end:
                 return e.judged
-        passage = self.passages[support.passage]
-        spans = [(a, b) for a, b in split_sentences(passage.text) if b <= support.start][-2:]
-        before = passage.text[spans[0][0]:spans[-1][1]] if spans else ""
-        return float(self.judge.score(self.question, [Candidate(support.sentence, passage.title, before)])[0])
+        candidate = as_judged(self.passages[support.passage], support.sentence, support.start)
+        return float(self.judge.score(self.question, [candidate])[0])
 
 
 def judged_problem(support: Support, verdicts: Verdicts) -> str:

@@ -137,8 +137,46 @@ def test_a_200_mb_file_is_refused_before_it_is_read(tmp_path):
     huge = tmp_path / "huge.pdf"
     with open(huge, "wb") as f:
         f.truncate(200 * 2**20)  # sparse: no disk used, and never read
-    with pytest.raises(UnreadableFileError, match=r"huge\.pdf: 200\.0 MB is above the 50 MB limit.*max_file_mb"):
+    with pytest.raises(UnreadableFileError, match=r"huge\.pdf: 200\.0 MB, above the 50 MB limit.*max_file_mb"):
         chunk_file(huge, Config())
+
+
+
+def _with_document_xml(source: Path, out: Path, body: bytes) -> None:
+    """A copy of a real .docx whose word/document.xml is replaced."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as new:
+        for member in old.infolist():
+            new.writestr(member, body if member.filename == "word/document.xml" else old.read(member))
+
+
+def test_a_word_file_is_bounded_by_what_it_unpacks_to(tmp_path, fixtures, seed_files):
+    """A zip bomb: 40 MB of XML deflates to ~40 KB; it is refused from the zip's directory,
+    before python-docx inflates it (the probe's 3 MB bomb reached 13.5 GB)."""
+    real = fixtures[seed_files[0].name][".docx"]
+    xml = zipfile.ZipFile(real).read("word/document.xml")
+    head, tail = xml.split(b"<w:body>")
+    _with_document_xml(real, tmp_path / "bomb.docx", head + b"<w:body>" + b" " * (40 * 2**20) + tail)
+    assert (tmp_path / "bomb.docx").stat().st_size < 2**20
+    with pytest.raises(UnreadableFileError, match=r"bomb\.docx: unpacks to 4\d MB, above the 20 MB limit.*max_file_mb"):
+        chunk_file(tmp_path / "bomb.docx", Config(max_file_mb=20))
+
+
+def test_a_word_file_with_a_huge_text_node_is_one_clear_line(tmp_path, fixtures, seed_files):
+    real = fixtures[seed_files[0].name][".docx"]
+    xml = zipfile.ZipFile(real).read("word/document.xml")
+    head, tail = xml.split(b"<w:body>")
+    node = b"<w:p><w:r><w:t>" + "职".encode() * (11 * 2**20 // 3 + 1) + b"</w:t></w:r></w:p>"  # over libxml2's 10 MB
+    _with_document_xml(real, tmp_path / "node.docx", head + b"<w:body>" + node + tail)
+    with pytest.raises(UnreadableFileError, match=r"node\.docx: not a readable Word"):
+        load(tmp_path / "node.docx")
+
+
+def test_text_past_the_limit_is_refused_whatever_the_format(tmp_path, fixtures, seed_files):
+    pdf = fixtures[seed_files[0].name][".pdf"]  # a few kB of text on disk, unpacked page by page
+    with pytest.raises(UnreadableFileError, match=r"\.pdf: more than [\d,]+ characters of text by page 1, above the 0\.001 MB limit"):
+        load(pdf, max_mb=0.001)
+    with pytest.raises(UnreadableFileError, match=r"characters of text, above the 0\.001 MB limit"):
+        load(seed_files[0], max_mb=0.001)
 
 
 # ---- folder trees --------------------------------------------------------------

@@ -72,6 +72,24 @@ def test_each_bad_file_is_reported_by_name_and_the_rest_is_indexed(seeds, embedd
     assert not again.touched and set(again.problems) == set(report.problems)
 
 
+
+def test_links_round_in_a_loop_are_reported_and_the_rest_is_indexed(seeds, embedder, tmp_path):
+    """The probe: `ln -s self seeds/self` stopped `rag index` (Symlink loop from …) and made every
+    answer an error; a → b → a, a folder linked to itself and a dangling link the same."""
+    (seeds / "self").symlink_to("self")
+    (seeds / "a.txt").symlink_to("b.txt")
+    (seeds / "b.txt").symlink_to("a.txt")
+    (seeds / "loop").symlink_to("loop", target_is_directory=True)
+    (seeds / "gone.txt").symlink_to("nowhere.txt")
+    (seeds / "sub").mkdir()
+    (seeds / "sub" / "up").symlink_to("..", target_is_directory=True)  # a cycle through a real folder
+    index, report = build(seeds, tmp_path / "index", embedder, Config(), progress=False)
+    assert set(report.problems) == {"self", "a.txt", "b.txt", "loop", "gone.txt"}
+    assert all("loop" in report.problems[n] for n in ("self", "a.txt", "b.txt", "loop"))
+    assert "does not exist" in report.problems["gone.txt"]
+    assert {c.source for c in index.iter_chunks()} == {"004_27a72bc7b7d6e54f.txt"}
+
+
 # ---- encodings -----------------------------------------------------------------
 
 @pytest.mark.parametrize("encoding, bom", [("utf-16-le", codecs.BOM_UTF16_LE), ("utf-16-be", codecs.BOM_UTF16_BE),

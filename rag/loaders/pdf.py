@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..clean import UnreadableFileError
+from . import too_large
 from ..types import Document
 
 _PAGE_NUMBER = re.compile(r"[-–—·\s]*(第\s*)?\d{1,4}(\s*[页頁版])?[-–—·\s]*")
@@ -34,7 +35,7 @@ class Box(NamedTuple):
     text: str
 
 
-def load(path: Path) -> Document:
+def load(path: Path, max_mb: float) -> Document:
     import pypdfium2 as pdfium
 
     try:
@@ -54,6 +55,8 @@ def load(path: Path) -> Document:
             pages.append(offset)
             parts.append(text)
             offset += len(text)
+            if offset > max_mb * 2**20:  # compressed streams: a small file can hold pages of text without end
+                raise UnreadableFileError(too_large(path.name, f"more than {offset:,} characters of text by page {len(pages)}", max_mb))
     finally:
         pdf.close()
     text = "".join(parts)
