@@ -139,7 +139,7 @@ def build(assistant: Assistant) -> gr.Blocks:
         return "\n".join(lines)
 
     def rescan() -> str:
-        report = assistant.sync()
+        report = assistant.sync(wait=True)
         if report is None:
             return "The index already matches the seeds folder."
         counts = f"{len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed"
@@ -155,6 +155,7 @@ def build(assistant: Assistant) -> gr.Blocks:
                     send = gr.Button("Ask", variant="primary", elem_id="ask")
                     clear = gr.Button("Clear history", elem_id="clear")
                 gr.Examples(EXAMPLES, inputs=question, label="Examples (简体 / 繁體 / English)")
+                indexing = gr.Markdown(assistant.indexing.line(), elem_id="indexing")
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 sources = gr.HTML(sources_html(None, assistant), elem_id="sources")
@@ -175,6 +176,8 @@ def build(assistant: Assistant) -> gr.Blocks:
         clear.click(lambda: ([], sources_html(None, assistant), ""), None, [chatbot, sources, question], api_name=False)
         add.click(add_articles, [upload, replace], status, api_name="add_articles")
         sync.click(rescan, None, status, api_name="rescan")
+        # Files dropped into the folder are indexed in the background: say so while it runs.
+        gr.Timer(2.0).tick(lambda: assistant.indexing.line(), None, indexing, api_name=False, show_progress="hidden")
     return demo
 
 

@@ -15,6 +15,7 @@ from .cite import file_span, verify
 from .clean import clean
 from .config import Config, load_config
 from .embed import Embedder, load_embedder
+from .indexer import Indexer, IndexingStatus
 from .index import BuildReport, build, file_stats, seeds_changed
 from .loaders import load, page_at
 from .evidence import best_judged, choose, rank, unanswered
@@ -60,7 +61,10 @@ class Assistant:
         self._generator: Generator | None = None
         self._generator_loaded = False
         self._lock = threading.RLock()
+        self._build_lock = threading.RLock()  # one build at a time; taken before _lock, never inside it
         self._stats: dict[str, tuple[int, int]] | None = None  # the seeds folder as last indexed
+        self._building: dict[str, tuple[int, int]] | None = None  # ... and as the build running now found it
+        self._indexer = Indexer(lambda watch: self.index(progress=False, watch=watch))
 
     @property
     def embedder(self) -> Embedder:
@@ -69,24 +73,40 @@ class Assistant:
                 self._embedder = load_embedder(self.config)
             return self._embedder
 
-    def index(self, rebuild: bool = False, progress: bool = True) -> BuildReport:
-        """Bring index/ up to date with seeds/ (only new or changed files are embedded)."""
-        with self._lock:
-            stats = file_stats(self.config.seeds_dir)
-            index, report = build(self.config.seeds_dir, self.config.index_dir, self.embedder, self.config, rebuild, progress)
-            self._stats = stats
+    def index(self, rebuild: bool = False, progress: bool = True, watch=None) -> BuildReport:
+        """Bring index/ up to date with seeds/ (only new or changed files are embedded). Questions
+        meanwhile are answered from the index as it was; the new one replaces it when whole."""
+        with self._build_lock:
+            stats = self._building = file_stats(self.config.seeds_dir)
+            embedder = self.embedder
+            try:
+                index, report = build(self.config.seeds_dir, self.config.index_dir, embedder, self.config, rebuild, progress, watch)
+            finally:
+                self._building = None
             for problem in report.problems.values():
                 log.warning("not indexed: %s", problem)
-            if self._retriever is None or report.touched or rebuild:
-                self._retriever = Retriever(index, self.embedder, self.config)
+            with self._lock:
+                self._stats = stats
+                if self._retriever is None or report.touched or rebuild:
+                    self._retriever = Retriever(index, embedder, self.config)
             return report
 
     @property
     def retriever(self) -> Retriever:
         with self._lock:
+            if self._retriever is not None:
+                return self._retriever
+        with self._build_lock:  # opening may build the index
             if self._retriever is None:
-                self._retriever = self._open()
+                retriever = self._open()
+                with self._lock:
+                    self._retriever = retriever
             return self._retriever
+
+    @property
+    def indexing(self) -> IndexingStatus:
+        """Whether an update runs in the background, how far it is, and how the last one went."""
+        return self._indexer.status()
 
     def _open(self) -> Retriever:
         try:
@@ -108,20 +128,23 @@ class Assistant:
         self._stats = stats
         return Retriever(index, self.embedder, self.config)
 
-    def sync(self) -> BuildReport | None:
+    def sync(self, wait: bool = False) -> BuildReport | None:
         """Index files added, changed or removed in the seeds folder since the last look.
 
-        A stat scan (size and mtime of each file) costs milliseconds, so it runs before
-        every question; only a difference starts an (incremental) index update.
-        """
-        with self._lock:
-            if self._retriever is None:
-                self.retriever  # opening the index checks the folder by content
-                return None
-            if file_stats(self.config.seeds_dir) == self._stats:
-                return None
-            log.info("%s changed; updating the index", self.config.seeds_dir)
+        A stat scan (size and mtime of each file) costs milliseconds, so it runs before every
+        question; a difference starts an incremental update, in the background unless
+        `background_indexing` is off or `wait` is asked. Returns the update's report when it
+        waited for one, else None."""
+        if self._retriever is None:
+            self.retriever  # opening the index checks the folder by content
+            return None
+        if file_stats(self.config.seeds_dir) in (self._stats, self._building):  # nothing new, or being indexed now
+            return self._indexer.wait() if wait and self._indexer.running else None
+        log.info("%s changed; updating the index", self.config.seeds_dir)
+        if not self.config.background_indexing:
             return self.index(progress=False)
+        self._indexer.request()
+        return self._indexer.wait() if wait else None
 
     def retrieve(self, question: str, k: int | None = None, fusion: str | None = None) -> list[Passage]:
         """The k passages that best support an answer, best first."""

@@ -73,6 +73,8 @@ def _assistant(args: argparse.Namespace):
     from .assistant import Assistant
 
     settings = {"store": args.store, "milvus_uri": args.milvus_uri}
+    if args.command != "serve":  # a one-shot command's process would end in the middle of a background update
+        settings["background_indexing"] = False
     if getattr(args, "model", None):
         settings["llm_model"] = args.model
     if getattr(args, "extractive", False):

@@ -66,7 +66,13 @@ class Config:
     sentence_vectors: str = "pooled"
 
     max_file_mb: float = 50.0  # a larger seed file is refused by name: an e-paper PDF is mostly pictures, but 50 MB of .txt is ~70k chunks (hours)
-    sync_seeds: bool = True  # before each question, pick up files added, changed or removed in seeds/ (a stat scan)
+    # A file with more chunks is refused by name: 5,000 is about 8 minutes of embedding on two cores
+    # (a 20 MB .txt was ~29k chunks, ~50 min), time the indexer spends on nothing else.
+    max_file_chunks: int = 5000
+    sync_seeds: bool = True  # before each question, notice files added, changed or removed in seeds/ (a stat scan)
+    # ... and index them in a worker thread, answering from the last whole index meanwhile; False
+    # indexes them before answering (a one-shot `rag ask`, whose process would end mid-update).
+    background_indexing: bool = True
 
     # Chunking (characters).
     chunk_min: int = 150

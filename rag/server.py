@@ -6,7 +6,7 @@ Any OpenAI client, chat front-end or script can ask the archive:
                                 [n] markers and the response an extra `citations` list and `refused` flag
     GET  /v1/models             the one model this server answers with
     POST /v1/search             {"query": "...", "k": 5} -> passages with scores
-    GET  /healthz               liveness and index size
+    GET  /healthz               liveness, index size, and the background indexing's progress
 
 Errors have OpenAI's body, `{"error": {"message", "type", "param", "code"}}`. With an API key
 (`--api-key` or RAG_API_KEY) every route but /healthz needs `Authorization: Bearer <key>`.
@@ -16,6 +16,7 @@ model (`llm_url`) answers several at once.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hmac
 import ipaddress
 import json
@@ -100,7 +101,8 @@ def create_app(assistant: Assistant, api_key: str | None = None):
     @app.get("/healthz")
     def healthz() -> dict:
         index = assistant.retriever.index
-        return {"status": "ok", "chunks": len(index), "files": len(index.manifest.files)}
+        return {"status": "ok", "chunks": len(index), "files": len(index.manifest.files),
+                "indexing": dataclasses.asdict(assistant.indexing)}
 
     @app.get("/v1/models")
     def models() -> dict:

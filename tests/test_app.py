@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -135,10 +136,16 @@ def test_upload_of_every_format_and_a_folder_that_changes_under_the_app(app_url,
     chat, sources, _ = client.predict("测试县总工会今年建成了多少个户外劳动者驿站？", [], "Extractive (no model)", 5, api_name="/respond")
     assert "48" in message_text(chat[-1]["content"]) and "测试版面.pdf" in sources and "p. 1" in sources
 
-    # a file dropped into a subfolder by hand is found before the next question, without a button
+    # a file dropped into a subfolder by hand is noticed by the next question, without a button, and
+    # indexed in the background: a question soon after finds it
     (seeds / "2024" / "07").mkdir(parents=True)
     (seeds / "2024" / "07" / "page2.txt").write_text("测试镇工会开展义诊\n\n本报讯 测试镇工会组织医生为职工义诊，共服务职工736人次。\n", encoding="utf-8")
-    chat, sources, _ = client.predict("测试镇工会义诊共服务职工多少人次？", [], "Extractive (no model)", 5, api_name="/respond")
+    deadline = time.monotonic() + 120
+    while True:
+        chat, sources, _ = client.predict("测试镇工会义诊共服务职工多少人次？", [], "Extractive (no model)", 5, api_name="/respond")
+        if "2024/07/page2.txt" in sources or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert "736" in message_text(chat[-1]["content"]) and "2024/07/page2.txt" in sources
     (seeds / "memo.docx").unlink()
     assert "1 removed" in client.predict(api_name="/rescan")

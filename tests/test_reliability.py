@@ -90,6 +90,13 @@ def test_links_round_in_a_loop_are_reported_and_the_rest_is_indexed(seeds, embed
     assert {c.source for c in index.iter_chunks()} == {"004_27a72bc7b7d6e54f.txt"}
 
 
+
+def test_a_file_that_would_hold_the_indexer_for_long_is_refused_by_name(seeds, embedder, tmp_path):
+    index, report = build(seeds, tmp_path / "index", embedder, Config(max_file_chunks=3), progress=False)
+    problem = report.problems["004_27a72bc7b7d6e54f.txt"]
+    assert "chunks, above the 3 a file may have" in problem and "RAG_MAX_FILE_CHUNKS" in problem and len(index) == 0
+
+
 # ---- encodings -----------------------------------------------------------------
 
 @pytest.mark.parametrize("encoding, bom", [("utf-16-le", codecs.BOM_UTF16_LE), ("utf-16-be", codecs.BOM_UTF16_BE),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
 
 import httpx
 import pytest
@@ -120,3 +121,40 @@ def test_binding_beyond_loopback_without_a_key_warns(assistant, monkeypatch, cap
         serve(assistant, host="127.0.0.1", port=1, api_key=None)
         serve(assistant, host="0.0.0.0", port=1, api_key="k")
         assert "without an API key" not in caplog.text
+
+
+def test_a_file_dropped_in_is_indexed_in_the_background_while_every_route_answers(assistant, tmp_path):
+    """The probe: a 40k-character file dropped into the seeds kept /healthz and /v1/search waiting
+    56 s while it was embedded. Now a worker indexes it; the routes answer from the last whole
+    index meanwhile, /healthz says how far it is, and the file is searchable once it is whole."""
+    port = free_port()
+    shutil.copytree(assistant.config.seeds_dir, tmp_path / "seeds")
+    shutil.copytree(assistant.config.index_dir, tmp_path / "index")
+    url = f"http://127.0.0.1:{port}"
+    proc = start_process(["-m", "rag.server", "--seeds", str(tmp_path / "seeds"), "--index", str(tmp_path / "index"), "--port", str(port),
+                          "--extractive"], f"{url}/healthz", tmp_path / "server.log", {})
+    try:
+        paragraphs = [f"本报讯 测试市第{i}号职工驿站今年为户外劳动者提供热水、充电和休息服务{1000 + 7 * i}人次，站长第{i}号说还将延长开放时间。"
+                      for i in range(800)]
+        (tmp_path / "seeds" / "dropped.txt").write_text("测试市职工驿站服务统计\n\n" + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
+        search = {"query": "测试市第417号职工驿站今年服务了多少人次", "k": 3}
+        found = httpx.post(f"{url}/v1/search", json=search, timeout=5).json()["data"]  # notices the file, answers at once
+        assert all(p["source"] != "dropped.txt" for p in found)
+        slowest, seen_running, deadline = 0.0, False, time.monotonic() + 400
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            health = httpx.get(f"{url}/healthz", timeout=5).json()
+            slowest = max(slowest, time.monotonic() - started)
+            httpx.post(f"{url}/v1/search", json=search, timeout=5).raise_for_status()
+            indexing = health["indexing"]
+            seen_running |= indexing["running"] and indexing["total"] > 0
+            if not indexing["running"] and "dropped.txt" in indexing["last"].get("added", []):
+                break
+            time.sleep(0.2)
+        assert seen_running and "dropped.txt" in indexing["last"]["added"], indexing
+        assert slowest < 1.0, f"/healthz took {slowest:.2f} s while the file was indexed"
+        found = httpx.post(f"{url}/v1/search", json=search, timeout=5).json()["data"]
+        assert found[0]["source"] == "dropped.txt" and str(1000 + 7 * 417) in found[0]["text"]
+    finally:
+        proc.terminate()
+        proc.wait(20)

@@ -12,7 +12,7 @@ import pytest
 
 from rag.config import Config
 from rag.index import build, chunk_file
-from rag.stores import StoreUnavailableError, open_store
+from rag.stores import CorruptIndexError, StoreUnavailableError, open_store
 from rag.stores import milvus as milvus_store
 
 
@@ -132,3 +132,50 @@ def test_an_unreachable_server_says_so(tmp_path):
     config = Config(store="milvus", milvus_uri="http://127.0.0.1:9", milvus_timeout=2, index_dir=tmp_path)
     with pytest.raises(StoreUnavailableError, match="cannot reach Milvus at http://127.0.0.1:9"):
         open_store(config)
+
+
+def _flip_bytes(path) -> None:
+    data = bytearray(path.read_bytes())
+    for i in range(100, len(data) - 100, 50):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_damaged_milvus_lite_files_are_one_line_and_plain_index_repairs_them(milvus_seeds, embedder):
+    """The probe: bytes flipped in the chunks' data files made search, index and even index --rebuild
+    die with an 81-line traceback naming no file and no fix."""
+    seeds, config = milvus_seeds
+    store = open_store(config)
+    count = len(store)
+    store.client.close()
+    milvus_store.stop_lite(milvus_store.uri_of(config))  # as a new process would: Lite keeps what it opened in memory
+    files = list((milvus_store.Path(milvus_store.uri_of(config)) / "collections" / f"{config.milvus_collection}_chunks").rglob("*.parquet"))
+    assert files
+    for path in files:
+        _flip_bytes(path)
+    with pytest.raises(CorruptIndexError, match=r"cannot be read \(.*parquet.*\); `rag index` rebuilds it") as caught:
+        open_store(config)
+    assert "\n" not in str(caught.value)
+    index, report = build(seeds, config.index_dir, embedder, config, progress=False)
+    assert len(report.added) == 2 and len(index) == count
+    assert len(open_store(config)) == count == len(list(open_store(config).iter_chunks()))
+
+
+def test_chunks_the_last_build_did_not_leave_are_found_on_open(milvus_seeds, embedder):
+    """Milvus Lite falls back to an older manifest when the current one is damaged, and old
+    versions of files become searchable beside the new (233 chunks visible instead of 156)."""
+    seeds, config = milvus_seeds
+    store = open_store(config)
+    old = next(iter(store.iter_chunks()))
+    row = {"id": store.state["next_id"] + 100, "generation": store.state["committed"], "source": old.source,
+           "chunk": {k: v for k, v in milvus_store.dataclasses.asdict(old).items() if k != "id"},
+           "terms": "旧 版本", "vector": [0.0] * store.manifest.dim}
+    row["vector"][0] = 1.0
+    store.client.insert(f"{config.milvus_collection}_chunks", [row])
+    store.client.flush(f"{config.milvus_collection}_chunks")
+    store.client.close()
+    milvus_store.stop_lite(milvus_store.uri_of(config))
+    with pytest.raises(CorruptIndexError, match=rf"shows {len(store) + 1} chunks where its last build left {len(store)}"):
+        open_store(config)
+    index, _ = build(seeds, config.index_dir, embedder, config, progress=False)
+    assert len(index) == len(store) == len(list(index.iter_chunks()))

@@ -26,15 +26,17 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import time
 from collections import OrderedDict
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
 from ..config import Config
 from ..types import Chunk
-from .base import FORMAT_VERSION, IndexMissingError, Manifest, StaleIndexError, StoreUnavailableError, Update, repair_hint
+from .base import FORMAT_VERSION, CorruptIndexError, IndexMissingError, Manifest, StaleIndexError, StoreUnavailableError, Update, repair_hint
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,14 @@ class MilvusStore:
     @classmethod
     def load(cls, config: Config) -> "MilvusStore":
         client = connect(config)
+        try:
+            return cls._open(client, config)
+        except _milvus_error() as exc:  # the engine is reachable (connect succeeded) but cannot read its files
+            raise CorruptIndexError(f"the Milvus index {config.milvus_collection} at {uri_of(config)} cannot be read "
+                                    f"({_first_line(exc)}); `rag index` rebuilds it from the seeds") from exc
+
+    @classmethod
+    def _open(cls, client, config: Config) -> "MilvusStore":
         name = config.milvus_collection
         if not client.has_collection(f"{name}_meta"):
             raise IndexMissingError(f"no index in Milvus at {uri_of(config)} (collection {name}_meta); build it with `rag index`")
@@ -86,6 +96,7 @@ class MilvusStore:
                 f"the Milvus index {name} has format {state.get('format_version')}, this version reads {FORMAT_VERSION}; "
                 f"{repair_hint(config.index_dir)}"
             )
+        _check_count(client, name, state, uri_of(config))
         files = {}
         iterator = client.query_iterator(f"{name}_meta", batch_size=1000, filter='key like "file:%"', output_fields=["value"])
         while batch := iterator.next():
@@ -98,9 +109,12 @@ class MilvusStore:
         """New, empty collections (dropping any of the same name: this is a rebuild)."""
         client = connect(config)
         name = config.milvus_collection
-        for suffix in ("chunks", "sentences", "meta"):
-            if client.has_collection(f"{name}_{suffix}"):
-                client.drop_collection(f"{name}_{suffix}")
+        try:
+            for suffix in ("chunks", "sentences", "meta"):
+                if client.has_collection(f"{name}_{suffix}"):
+                    client.drop_collection(f"{name}_{suffix}")
+        except _milvus_error() as exc:
+            client = _wipe_lite(client, config, exc)
         _create_collections(client, name, dim, config)
         state = {"format_version": FORMAT_VERSION, "embed_model": model, "dim": dim, "chunking": chunking,
                  "committed": 0, "next_id": 0, "count": 0, "built_at": time.time()}
@@ -187,8 +201,10 @@ class MilvusStore:
                 client.insert(f"{name}_sentences", sentences)
         client.flush(f"{name}_chunks")
         client.flush(f"{name}_sentences")
+        # The count the build leaves once the rows it replaces are gone: what opening checks against.
+        count = self.state["count"] - _count_of(client, f"{name}_chunks", update.remove, f"generation <= {committed}") + len(update.chunks)
         # The commit: from here on searches see the new rows.
-        state = {**self.state, "committed": generation, "next_id": next_id + len(update.chunks), "built_at": time.time()}
+        state = {**self.state, "committed": generation, "next_id": next_id + len(update.chunks), "count": count, "built_at": time.time()}
         _upsert_meta(client, name, [(_STATE, state)])
         self.state = state
         self._delete_replaced(update.remove, generation)
@@ -212,11 +228,71 @@ class MilvusStore:
             self.client.delete(f"{self.name}_{suffix}", filter=f"generation > {self.state['committed']}")
 
     def _delete_replaced(self, sources: set[str], generation: int) -> None:
-        names = sorted(sources)
-        for start in range(0, len(names), _NAMES_PER_FILTER):
-            batch = json.dumps(names[start : start + _NAMES_PER_FILTER], ensure_ascii=False)
+        for batch in _source_batches(sources):
             for suffix in ("chunks", "sentences"):
                 self.client.delete(f"{self.name}_{suffix}", filter=f"source in {batch} and generation < {generation}")
+
+
+def _source_batches(sources: Iterable[str]) -> Iterator[str]:
+    """Source names as Milvus filter lists, a few hundred at a time."""
+    names = sorted(sources)
+    for start in range(0, len(names), _NAMES_PER_FILTER):
+        yield json.dumps(names[start : start + _NAMES_PER_FILTER], ensure_ascii=False)
+
+
+def _count_of(client, collection: str, sources: Iterable[str], where: str) -> int:
+    return sum(_count(client, collection, f"source in {batch} and {where}") for batch in _source_batches(sources))
+
+
+def _check_count(client, name: str, state: dict, uri: str) -> None:
+    """The chunks searches see must be the chunks the last build left. Milvus Lite falls back to
+    an older manifest when the current one is damaged, and old versions of files become
+    searchable again; a build that died between its commit and its clean-up leaves the rows it
+    replaced, which the next build removes, so those are not counted."""
+    committed, chunks = state["committed"], f"{name}_chunks"
+    visible = _count(client, chunks, f"generation <= {committed}")
+    if visible != state["count"]:
+        rewritten = {row["source"] for row in client.query(chunks, filter=f"generation == {committed}", output_fields=["source"])}
+        visible -= _count_of(client, chunks, rewritten, f"generation < {committed}")
+    if visible != state["count"]:
+        raise CorruptIndexError(f"the Milvus index {name} at {uri} shows {visible} chunks where its last build left "
+                                f"{state['count']}: its files are damaged; `rag index` rebuilds it from the seeds")
+
+
+def _milvus_error() -> type[Exception]:
+    from pymilvus.exceptions import MilvusException
+
+    return MilvusException
+
+
+def _first_line(exc: Exception) -> str:
+    text = getattr(exc, "message", "") or str(exc)
+    return text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
+
+
+def stop_lite(uri: str) -> None:
+    """Stop this process's Milvus Lite engine for a file, so the next client reads it from disk
+    afresh (the engine keeps the collections it opened in memory)."""
+    from milvus_lite.server_manager import server_manager_instance
+
+    server_manager_instance.release_server(uri)
+
+
+def _wipe_lite(client, config: Config, exc: Exception):
+    """A Milvus Lite file whose collections cannot be opened refuses every call, dropping them
+    included; a rebuild removes their folders and starts the engine again. A server is never
+    touched this way: its administrator repairs it."""
+    uri = uri_of(config)
+    folders = [Path(uri) / "collections" / f"{config.milvus_collection}_{s}" for s in ("chunks", "sentences", "meta")]
+    if not is_lite(uri) or not any(f.is_dir() for f in folders):
+        raise CorruptIndexError(f"Milvus at {uri} cannot drop the collections of {config.milvus_collection} ({_first_line(exc)}); "
+                                "repair or drop them on the server, then run `rag index`") from exc
+    log.warning("the Milvus Lite collections of %s cannot be opened (%s); removing them to rebuild", config.milvus_collection, _first_line(exc))
+    client.close()
+    stop_lite(uri)
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    return connect(config)
 
 
 def connect(config: Config):
@@ -234,6 +310,8 @@ def connect(config: Config):
         config.index_dir.mkdir(parents=True, exist_ok=True)
         # Lite's in-process server lacks AllocTimestamp; pymilvus's iterators fall back, but gRPC logs each miss as an error.
         logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+        # Its in-process server logs each failed call with a traceback; the exception reaches us and says it in one line.
+        logging.getLogger("milvus_lite.adapter.grpc.servicer").setLevel(logging.CRITICAL)
     try:
         return MilvusClient(uri=uri, token=config.milvus_token, timeout=config.milvus_timeout)
     except Exception as exc:
