@@ -195,7 +195,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     assistant = Assistant(seeds_dir=args.seeds, index_dir=args.index, store=args.store, milvus_uri=args.milvus_uri,
-                          **(MODELS[args.model] if args.model else {}))
+                          background_indexing=True, **(MODELS[args.model] if args.model else {}))
     assistant.warm()  # build or open the index and load the models before the first user waits
     demo = build(assistant)
     # One model in memory answers one question at a time, in order (the page shows the queue

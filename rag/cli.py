@@ -73,8 +73,8 @@ def _assistant(args: argparse.Namespace):
     from .assistant import Assistant
 
     settings = {"store": args.store, "milvus_uri": args.milvus_uri}
-    if args.command != "serve":  # a one-shot command's process would end in the middle of a background update
-        settings["background_indexing"] = False
+    if args.command == "serve":  # questions never wait for a dropped file to be embedded
+        settings["background_indexing"] = True
     if getattr(args, "model", None):
         settings["llm_model"] = args.model
     if getattr(args, "extractive", False):

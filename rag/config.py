@@ -70,9 +70,12 @@ class Config:
     # (a 20 MB .txt was ~29k chunks, ~50 min), time the indexer spends on nothing else.
     max_file_chunks: int = 5000
     sync_seeds: bool = True  # before each question, notice files added, changed or removed in seeds/ (a stat scan)
-    # ... and index them in a worker thread, answering from the last whole index meanwhile; False
-    # indexes them before answering (a one-shot `rag ask`, whose process would end mid-update).
-    background_indexing: bool = True
+    # ... and index them in a worker thread, answering from the last whole index meanwhile (`rag serve`
+    # and the app turn this on); off, they are indexed before the answer, as a script or a one-shot
+    # `rag ask` expects (its process would end in the middle of a background update).
+    background_indexing: bool = False
+    # Host names a server without an API key answers to besides IP addresses and localhost (comma-separated).
+    allowed_hosts: str = ""
 
     # Chunking (characters).
     chunk_min: int = 150

@@ -77,8 +77,17 @@ def create_app(assistant: Assistant, api_key: str | None = None):
     async def api_error(request: Request, exc: ApiError):
         return JSONResponse(exc.body, status_code=exc.status)
 
+    allowed = {h.strip().lower() for h in assistant.config.allowed_hosts.split(",") if h.strip()}
+
     @app.middleware("http")
     async def authorise(request: Request, call_next):
+        if not api_key and not host_allowed(request.headers.get("host", ""), allowed):
+            # Without a key, a web page the user visits could reach this server through a DNS name
+            # that points at it (DNS rebinding) and read the archive; such names are refused.
+            error = ApiError(403, f"Host {request.headers.get('host', '')!r} is not an address of this server: without an API key it "
+                                  "answers only to IP addresses and localhost; add the name to allowed_hosts (RAG_ALLOWED_HOSTS) "
+                                  "or set an API key", "permission_error", code="host_not_allowed")
+            return JSONResponse(error.body, status_code=403)
         if api_key and request.url.path != "/healthz":
             given = request.headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
@@ -87,9 +96,18 @@ def create_app(assistant: Assistant, api_key: str | None = None):
         return await call_next(request)
 
     async def body_of(request: Request) -> dict:
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
-            raise ApiError(413, f"the request is {len(raw)} bytes; the limit is {MAX_BODY}")
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/json" and not kind.endswith("+json"):
+            # A page in a browser may POST text/plain to any address without asking; JSON it may not.
+            raise ApiError(415, f"the body must be JSON, sent as Content-Type: application/json (got {kind or 'none'!r})")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY:
+            raise ApiError(413, f"the request is {int(declared)} bytes; the limit is {MAX_BODY}")
+        raw = bytearray()
+        async for piece in request.stream():  # refused as it streams in, not after holding all of it
+            raw += piece
+            if len(raw) > MAX_BODY:
+                raise ApiError(413, f"the request is over {MAX_BODY} bytes, the limit")
         try:
             body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -205,6 +223,22 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
+
+
+def host_allowed(header: str, allowed: set[str]) -> bool:
+    """An IP address (a DNS rebinding attack needs a name), localhost, or a name on the allow-list."""
+    name = header.strip().lower()
+    if name.startswith("["):  # an IPv6 address, with or without a port: [::1]:8000
+        name = name[1:].split("]", 1)[0]
+    elif name.count(":") == 1:  # name:port
+        name = name.split(":", 1)[0]
+    if name in allowed or name == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
 
 
 def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None) -> None:

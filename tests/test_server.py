@@ -158,3 +158,35 @@ def test_a_file_dropped_in_is_indexed_in_the_background_while_every_route_answer
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_a_keyless_server_answers_only_json_from_its_own_addresses(assistant, tmp_path):
+    """The probe: a keyless loopback server took `Content-Type: text/plain` POSTs (which any web page
+    may send without asking) and any Host header (DNS rebinding could read it), and read a 500 MB
+    body into memory before answering 413."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start_process(["-m", "rag.server", "--seeds", str(assistant.config.seeds_dir), "--index", str(assistant.config.index_dir),
+                          "--port", str(port), "--extractive"], f"{url}/healthz", tmp_path / "server.log",
+                         {"RAG_ALLOWED_HOSTS": "zhiwen.lan"})
+    try:
+        search = json.dumps({"query": "宜昌市疗休养基地", "k": 1})
+        plain = httpx.post(f"{url}/v1/search", content=search, headers={"Content-Type": "text/plain"})
+        assert plain.status_code == 415 and plain.json()["error"]["type"] == "invalid_request_error"
+        rebound = httpx.post(f"{url}/v1/search", content=search, headers={"Content-Type": "application/json", "Host": f"evil.example:{port}"})
+        assert rebound.status_code == 403 and "allowed_hosts" in rebound.json()["error"]["message"]
+        for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"zhiwen.lan:{port}", f"[::1]:{port}"):
+            found = httpx.post(f"{url}/v1/search", content=search, headers={"Content-Type": "application/json", "Host": host})
+            assert found.status_code == 200 and found.json()["data"], host
+
+        def endless():  # chunked: no Content-Length to refuse it by
+            for _ in range(200):
+                yield b" " * 65536
+
+        huge = httpx.post(f"{url}/v1/search", content=endless(), headers={"Content-Type": "application/json"}, timeout=30)
+        assert huge.status_code == 413 and "limit" in huge.json()["error"]["message"]
+        declared = httpx.post(f"{url}/v1/search", content=b" " * 2_000_000, headers={"Content-Type": "application/json"})
+        assert declared.status_code == 413
+    finally:
+        proc.terminate()
+        proc.wait(20)
