@@ -12,6 +12,8 @@ import hmac
 import html
 import logging
 import os
+import threading
+import time
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -126,10 +128,13 @@ def build(assistant: Assistant) -> gr.Blocks:
         for name in files:
             path = Path(name)
             try:
-                load(path)  # refuse what cannot be read before it enters the archive
+                load(path, assistant.config.max_file_mb)  # refuse what cannot be read before it enters the archive
                 notes.append(store_upload(path, assistant.config.seeds_dir, replace=replace).note)
             except (UnreadableFileError, SkippedFileError, OSError) as exc:
                 refused.append(str(exc))
+            except Exception as exc:  # one file a loader trips on never costs the others their place in the index
+                log.exception("%s: upload failed", path.name)
+                refused.append(f"{path.name}: could not be read ({type(exc).__name__}: {exc})")
         lines = [f"- {note}" for note in notes]
         if notes:
             report = assistant.index(progress=True)
@@ -181,6 +186,26 @@ def build(assistant: Assistant) -> gr.Blocks:
     return demo
 
 
+class LoginThrottle:
+    """The login check: each wrong password makes the next attempt wait twice as long (1 s, 2 s, …
+    up to `most` s), so a password cannot be guessed at network speed; a right one resets it."""
+
+    def __init__(self, key: str, most: float = 16.0, sleep=time.sleep):
+        self.key, self.most, self.sleep = key, most, sleep
+        self.delay = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, user: str, password: str) -> bool:
+        with self._lock:
+            delay = self.delay
+        if delay:
+            self.sleep(delay)
+        right = hmac.compare_digest(password.encode(), self.key.encode())
+        with self._lock:
+            self.delay = 0.0 if right else min(self.most, max(1.0, 2 * self.delay))
+        return right
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="zhiwen chat")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to serve your network)")
@@ -206,7 +231,7 @@ def main() -> None:
                     "set --api-key or RAG_API_KEY", args.host)
     key = args.api_key
     demo.launch(server_name=args.host, server_port=args.port, theme=THEME, css=CSS, footer_links=[],
-                auth=(lambda user, password: hmac.compare_digest(password.encode(), key.encode())) if key else None,
+                auth=LoginThrottle(key) if key else None,
                 auth_message="zhiwen: the password is the server's API key (any user name).")
 
 

@@ -6,6 +6,7 @@ own turn, so llama.cpp keeps its KV cache and evaluates only what is new.
 """
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import re
@@ -13,6 +14,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -100,6 +102,30 @@ def _evidence_lines(evidence: list[Evidence], passages: list[Passage]) -> str:
     return "\n".join(lines)
 
 
+class Stopped(Exception):
+    """The one waiting for the answer has gone; generation ended at the next token."""
+
+
+_stop: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("rag_stop", default=None)
+
+
+@contextmanager
+def stoppable(event: threading.Event) -> Iterator[None]:
+    """Within this block (in this thread), generation raises `Stopped` at the next token once
+    `event` is set: a client that left a stream frees the model instead of holding it to the end."""
+    token = _stop.set(event)
+    try:
+        yield
+    finally:
+        _stop.reset(token)
+
+
+def _stop_if_asked() -> None:
+    event = _stop.get()
+    if event is not None and event.is_set():
+        raise Stopped("the answer is no longer wanted")
+
+
 class Generator(Protocol):
     name: str
     continues: bool  # whether `stream` can continue an answer it is given the start of (`prefix`)
@@ -145,6 +171,7 @@ class LlamaGenerator:
                 if prefix:
                     raise ValueError("this model has no chat template; it cannot continue a reply")
                 for chunk in self.llm.create_chat_completion(messages, stream=True, max_tokens=max_tokens, temperature=0.0):
+                    _stop_if_asked()
                     piece = chunk["choices"][0]["delta"].get("content")
                     if piece:
                         yield piece
@@ -152,6 +179,7 @@ class LlamaGenerator:
             formatted = self._format(messages=messages)
             for chunk in self.llm.create_completion(formatted.prompt + prefix, stream=True, max_tokens=max_tokens,
                                                     temperature=0.0, stop=formatted.stop):
+                _stop_if_asked()
                 piece = chunk["choices"][0]["text"]
                 if piece:
                     yield piece
@@ -187,6 +215,7 @@ class OpenAIGenerator:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 for raw in response:
+                    _stop_if_asked()
                     line = raw.decode("utf-8").strip()
                     if not line.startswith("data:") or line == "data: [DONE]":
                         continue

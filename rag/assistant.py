@@ -62,8 +62,8 @@ class Assistant:
         self._generator_loaded = False
         self._lock = threading.RLock()
         self._build_lock = threading.RLock()  # one build at a time; taken before _lock, never inside it
-        self._stats: dict[str, tuple[int, int]] | None = None  # the seeds folder as last indexed
-        self._building: dict[str, tuple[int, int]] | None = None  # ... and as the build running now found it
+        self._stats: dict[str, tuple[int, ...]] | None = None  # the seeds folder as last indexed
+        self._building: dict[str, tuple[int, ...]] | None = None  # ... and as the build running now found it
         self._indexer = Indexer(lambda watch: self.index(progress=False, watch=watch))
 
     @property

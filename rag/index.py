@@ -107,15 +107,17 @@ def _link_problem(link: Path, root: Path) -> str:
     return ""
 
 
-def file_stats(seeds_dir: Path) -> dict[str, tuple[int, int]]:
-    """Size and modification time of every seed file: a cheap check, before each question, that nothing changed."""
+def file_stats(seeds_dir: Path) -> dict[str, tuple[int, int, int, int]]:
+    """Size, modification time, inode and change time of every seed file: a cheap check, before each
+    question, that nothing changed. A file rewritten with its size and time restored still has a
+    new change time (or inode, if replaced); the build then compares contents by hash."""
     stats = {}
     for name, path in seed_files(seeds_dir).items():
         try:
             st = path.stat()
         except OSError:
             continue
-        stats[name] = (st.st_size, st.st_mtime_ns)
+        stats[name] = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
     return stats
 
 

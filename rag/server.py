@@ -26,13 +26,15 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .answer import Stopped, stoppable
 from .assistant import Assistant, QuestionError
 from .history import message_text
 from .types import Answer, Passage
@@ -62,7 +64,9 @@ def answer_fields(answer: Answer) -> dict:
 
 def create_app(assistant: Assistant, api_key: str | None = None):
     """The ASGI app over one Assistant."""
-    app = FastAPI(title="zhiwen", summary="Questions over a Chinese news archive, answered with citations")
+    # No /docs or /redoc: Swagger UI loads its scripts from a CDN, which an offline machine cannot reach;
+    # /openapi.json describes the API.
+    app = FastAPI(title="zhiwen", summary="Questions over a Chinese news archive, answered with citations", docs_url=None, redoc_url=None)
     # The in-process model answers one question at a time (llama.cpp is not thread-safe); others wait here.
     gate = threading.Lock() if assistant.config.llm_backend == "llama" else None
 
@@ -76,6 +80,13 @@ def create_app(assistant: Assistant, api_key: str | None = None):
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
         return JSONResponse(exc.body, status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        """An unknown route or method, in OpenAI's error shape like every other error."""
+        what = {404: "Invalid URL", 405: "Method not allowed"}.get(exc.status_code, str(exc.detail))
+        error = ApiError(exc.status_code, f"{what} ({request.method} {request.url.path})")
+        return JSONResponse(error.body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     allowed = {h.strip().lower() for h in assistant.config.allowed_hosts.split(",") if h.strip()}
 
@@ -158,28 +169,34 @@ def create_app(assistant: Assistant, api_key: str | None = None):
             raise ApiError(400, str(exc), param="messages") from None
         completion = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": MODEL_ID}
         if body.get("stream"):
-            return StreamingResponse(stream(question, history, completion), media_type="text/event-stream")
+            return StreamingResponse(stream(request, question, history, completion), media_type="text/event-stream")
         answer = await run_in_threadpool(ask, question, history)
         return {**completion, "object": "chat.completion",
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": "stop"}],
                 "usage": usage(question, answer.text), **answer_fields(answer)}
 
-    def stream(question: str, history: list[dict], completion: dict) -> Iterator[str]:
+    async def stream(request: Request, question: str, history: list[dict], completion: dict) -> AsyncIterator[str]:
         """Text pieces as deltas; the last chunk carries the checked answer (which replaces what
-        streamed when the checks changed it), its citations and the refusal flag."""
+        streamed when the checks changed it), its citations and the refusal flag. A client that
+        leaves stops its answer at the next token and frees the model for the next question."""
         def event(delta: dict, finish: str | None = None, **extra) -> str:
             chunk = {**completion, "object": "chat.completion.chunk",
                      "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
             return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
 
         items: queue.Queue = queue.Queue()
+        left = threading.Event()  # the client went away
 
         def produce() -> None:
-            """Answers in its own thread, so a client that leaves mid-stream never keeps the model locked."""
-            with answering():
+            """Answers in its own thread, so the event loop never waits on the model."""
+            with answering(), stoppable(left):
                 try:
+                    if left.is_set():  # it left while the question waited for the model
+                        raise Stopped("left while waiting")
                     for item in assistant.ask_stream(question, history):
                         items.put(item)
+                except Stopped:
+                    log.info("stream stopped: the client left")
                 except Exception as exc:
                     log.exception("answering failed")
                     items.put(exc)
@@ -187,15 +204,26 @@ def create_app(assistant: Assistant, api_key: str | None = None):
                     items.put(None)
 
         threading.Thread(target=produce, daemon=True).start()
-        yield event({"role": "assistant", "content": ""})
-        while (item := items.get()) is not None:
-            if isinstance(item, Exception):  # the stream has begun: the error travels as an event
-                yield f"data: {json.dumps(ApiError(500, f'answering failed: {item}', 'server_error').body)}\n\n"
-            elif isinstance(item, Answer):
-                yield event({}, "stop", answer=item.text, **answer_fields(item))
-            else:
-                yield event({"content": item})
-        yield "data: [DONE]\n\n"
+        try:
+            yield event({"role": "assistant", "content": ""})
+            while True:
+                try:
+                    item = await run_in_threadpool(items.get, True, 0.5)
+                except queue.Empty:  # nothing new: is anybody still reading?
+                    if await request.is_disconnected():
+                        return
+                    continue
+                if item is None:
+                    break
+                if isinstance(item, Exception):  # the stream has begun: the error travels as an event
+                    yield f"data: {json.dumps(ApiError(500, f'answering failed: {item}', 'server_error').body)}\n\n"
+                elif isinstance(item, Answer):
+                    yield event({}, "stop", answer=item.text, **answer_fields(item))
+                else:
+                    yield event({"content": item})
+            yield "data: [DONE]\n\n"
+        finally:  # also when the client went away
+            left.set()
 
     return app
 

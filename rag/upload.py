@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,35 +22,45 @@ def store_upload(source: Path, seeds_dir: Path, name: str | None = None, replace
     is not copied twice. New files get the folder's default mode (umask), not
     the upload's temporary-file mode.
     """
-    name = Path(name or source.name).name  # a bare name: no path tricks from the browser
+    given = Path(name or source.name).name  # a bare name: no path tricks from the browser
+    name = given.lstrip(".")  # the index skips hidden files: `.notes.txt` would be "added" and never found
+    if not name:
+        raise FileExistsError(f"{given!r} is not a name a file can have in the archive; rename it and upload again")
+    renamed = f" (as {name}: a name starting with a dot is hidden)" if name != given else ""
     target = seeds_dir / name
-    if target.exists() and _same_bytes(source, target):
-        return Stored(target, f"{name} is already in the archive (same content); nothing copied")
-    if target.exists() and replace:
-        partial = target.with_name(f".{name}.part")
-        shutil.copyfile(source, partial)
-        os.replace(partial, target)
-        return Stored(target, f"{name} replaced the earlier file of that name")
-    if not target.exists():
-        _copy_new(source, target)
-        return Stored(target, f"{name} added")
-    stem, suffix = target.stem, target.suffix
-    for number in range(2, 10_000):
-        candidate = seeds_dir / f"{stem} ({number}){suffix}"
-        if candidate.exists() and _same_bytes(source, candidate):
-            return Stored(candidate, f"{name} is already in the archive as {candidate.name}; nothing copied")
-        try:
-            _copy_new(source, candidate)
-        except FileExistsError:
-            continue
-        return Stored(candidate, f"{name}: a different file of that name exists, so this one was kept as {candidate.name}")
-    raise FileExistsError(f"{name}: too many files of that name in {seeds_dir}; rename it and upload again")
+    # The upload is copied whole to a private file first, then linked into place: a file of the
+    # archive is never seen half-written, and two uploads of one file at once store it once.
+    partial = seeds_dir / f".{name}.{uuid.uuid4().hex}.part"
+    shutil.copyfile(source, partial)
+    try:
+        if target.exists() and _same_bytes(partial, target):
+            return Stored(target, f"{name} is already in the archive (same content); nothing copied")
+        if target.exists() and replace:
+            os.replace(partial, target)
+            return Stored(target, f"{name} replaced the earlier file of that name{renamed}")
+        if _placed(partial, target):
+            return Stored(target, f"{name} added{renamed}")
+        if _same_bytes(partial, target):  # another upload of the same file got there first
+            return Stored(target, f"{name} is already in the archive (same content); nothing copied")
+        stem, suffix = target.stem, target.suffix
+        for number in range(2, 10_000):
+            candidate = seeds_dir / f"{stem} ({number}){suffix}"
+            if candidate.exists() and _same_bytes(partial, candidate):
+                return Stored(candidate, f"{name} is already in the archive as {candidate.name}; nothing copied")
+            if _placed(partial, candidate):
+                return Stored(candidate, f"{name}: a different file of that name exists, so this one was kept as {candidate.name}")
+        raise FileExistsError(f"{name}: too many files of that name in {seeds_dir}; rename it and upload again")
+    finally:
+        partial.unlink(missing_ok=True)
 
 
-def _copy_new(source: Path, target: Path) -> None:
-    """Create `target` only if it does not exist (O_EXCL), so two uploads never overwrite each other."""
-    with open(source, "rb") as src, open(target, "xb") as dst:
-        shutil.copyfileobj(src, dst)
+def _placed(partial: Path, target: Path) -> bool:
+    """Give the whole copy `target`'s name unless that name is taken (a hard link never replaces)."""
+    try:
+        os.link(partial, target)
+    except FileExistsError:
+        return False
+    return True
 
 
 def _same_bytes(a: Path, b: Path) -> bool:

@@ -172,3 +172,16 @@ def test_a_password_guards_the_app_when_asked(assistant, tmp_path):
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_wrong_passwords_slow_the_next_login_down():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("zhiwen_app", ROOT / "app.py")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    waits = []
+    check = app.LoginThrottle("s3cret", most=4.0, sleep=waits.append)
+    assert [check("anyone", guess) for guess in ("a", "b", "c", "d", "e")] == [False] * 5
+    assert waits == [1.0, 2.0, 4.0, 4.0]  # the first guess waits for nothing; each wrong one doubles the wait
+    assert check("anyone", "s3cret") and check("anyone", "s3cret") and waits == [1.0, 2.0, 4.0, 4.0, 4.0]

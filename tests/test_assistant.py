@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -30,6 +31,22 @@ def test_assistant_picks_up_new_seed_files(tmp_path, seed_files, embedder):
     fresh = Assistant(seeds_dir=seeds, index_dir=tmp_path / "index")
     fresh._embedder = embedder
     assert any(p.source == seed_files[4].name for p in fresh.retrieve("乐陵市工人文化宫志愿服务时长", k=3))
+
+
+def test_a_change_that_keeps_size_and_time_is_noticed(tmp_path, seed_files, embedder):
+    """The probe: a file rewritten with its size and modification time restored was never re-read."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    page = seeds / "page.txt"
+    page.write_text("测试县工会简报\n\n本报讯 测试县工会今年新建职工书屋18家。\n", encoding="utf-8")
+    bot = Assistant(seeds_dir=seeds, index_dir=tmp_path / "index")
+    bot._embedder = embedder
+    bot.index(progress=False)
+    before = page.stat()
+    page.write_text("测试县工会简报\n\n本报讯 测试县工会今年新建职工驿站27个。\n", encoding="utf-8")  # same length
+    os.utime(page, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert page.stat().st_size == before.st_size and page.stat().st_mtime_ns == before.st_mtime_ns
+    assert "职工驿站27个" in bot.retrieve("测试县工会今年新建了什么", k=1)[0].text
 
 
 @pytest.mark.parametrize("question", ["", "   \n\t", "\x00\x01"])

@@ -179,6 +179,23 @@ def test_text_past_the_limit_is_refused_whatever_the_format(tmp_path, fixtures, 
         load(seed_files[0], max_mb=0.001)
 
 
+
+def test_a_markdown_list_nested_ten_deep_keeps_the_rest_of_the_file(tmp_path):
+    """markdown-it stops at 20 levels of nesting and dropped everything after such a list."""
+    deep = "".join("  " * i + f"- 第{i}层\n" for i in range(12))
+    (tmp_path / "deep.md").write_text(f"# 测试县工会简报\n\n{deep}\n本报讯 测试县工会今年新建职工书屋18家。\n", encoding="utf-8")
+    text = load(tmp_path / "deep.md").text
+    assert "第11层" in text and "新建职工书屋18家" in text and "- " not in text
+
+
+def test_a_web_page_gets_no_date_it_does_not_state():
+    """trafilatura may guess a date for a page that gives none (1995-01-01 was added to one)."""
+    from rag.loaders.html import _stated
+
+    assert _stated("2024-07-15", '<meta content="2024-07-15">') and _stated("2024-07-05", "<p>2024年7月5日 本报讯</p>")
+    assert not _stated("1995-01-01", "<p>本报讯 测试县工会今年新建职工书屋18家。</p>")
+
+
 # ---- folder trees --------------------------------------------------------------
 
 def test_seeds_are_read_recursively_by_relative_path(tmp_path, fixtures, seed_files):

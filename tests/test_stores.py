@@ -122,8 +122,10 @@ def test_a_lite_file_held_by_another_process_is_named_with_the_way_out(tmp_path)
         code = ("import sys; from rag.config import Config; from rag.stores import open_store, StoreUnavailableError\n"
                 "try:\n    open_store(Config(store='milvus', milvus_uri=sys.argv[1]))\n"
                 "except StoreUnavailableError as exc:\n    print(exc)\n")
-        out = subprocess.run([sys.executable, "-c", code, milvus_store.uri_of(config)], capture_output=True, text=True, timeout=120).stdout
+        result = subprocess.run([sys.executable, "-c", code, milvus_store.uri_of(config)], capture_output=True, text=True, timeout=120)
+        out = result.stdout
         assert "one process" in out and "milvus-lite server" in out, out
+        assert "Traceback" not in result.stderr, result.stderr
     finally:
         holder.kill()
 

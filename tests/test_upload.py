@@ -56,3 +56,39 @@ def test_a_browser_supplied_path_cannot_escape_the_folder(tmp_path):
     seeds.mkdir()
     stored = store_upload(_file(tmp_path / "u" / "x.txt", "甲"), seeds, name="../../etc/evil.txt")
     assert stored.path == seeds / "evil.txt"
+
+
+def test_a_hidden_name_is_stored_where_the_index_finds_it(tmp_path):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    upload = tmp_path / ".notes.txt"
+    upload.write_text("本报讯 测试。", encoding="utf-8")
+    stored = store_upload(upload, seeds)
+    assert stored.path == seeds / "notes.txt" and "hidden" in stored.note
+    from rag.index import seed_files
+
+    assert list(seed_files(seeds)) == ["notes.txt"]
+
+
+def test_one_file_uploaded_twice_at_once_is_stored_once(tmp_path):
+    """The probe: the same 22 MB file uploaded twice at once was stored twice, the second with the
+    false message that a different file of that name exists."""
+    import threading
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    upload = tmp_path / "big.txt"
+    upload.write_bytes("职工驿站".encode() * 2_000_000)  # 24 MB: long enough to copy that the uploads overlap
+    notes, start = [], threading.Barrier(2)
+
+    def send():
+        start.wait()
+        notes.append(store_upload(upload, seeds).note)
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(p.name for p in seeds.iterdir()) == ["big.txt"], notes
+    assert sorted(notes) == ["big.txt added", "big.txt is already in the archive (same content); nothing copied"]

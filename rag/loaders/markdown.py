@@ -2,13 +2,18 @@
 so the segmenter takes them as titles. Parsed with markdown-it-py (already installed by Gradio)."""
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
 from ..clean import decode
 from ..types import Document
 
+log = logging.getLogger(__name__)
+
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
+_HAN = re.compile(r"[\u3400-\u9fff]")
+_MARKERS = re.compile(r"^(\s*(?:[-*+>]|\d+[.)]|#{1,6})\s+)+")  # list items, quotes, headings, however deep
 
 
 def load(path: Path) -> Document:
@@ -20,18 +25,25 @@ def load(path: Path) -> Document:
     if front:
         source = source[front.end():]
         lines += [m.group(1).strip() for m in re.finditer(r"^title:\s*(.+)$", front.group(1), re.M)]
+    parsed = []
     for token in MarkdownIt("commonmark").enable("table").parse(source):
         if token.type == "inline":
-            lines.append(_inline_text(token.children or []))
+            parsed.append(_inline_text(token.children or []))
         elif token.type in ("fence", "code_block"):
-            lines += token.content.splitlines()
+            parsed += token.content.splitlines()
+    if len(_HAN.findall("".join(parsed))) < 0.9 * len(_HAN.findall(source)):
+        # markdown-it stops at 20 levels of nesting (a list nested ten deep) and drops the rest of
+        # the file without a word; read such a file line by line, its markers stripped, instead.
+        log.warning("%s: nested too deep for a Markdown parser; read as plain text", path.name)
+        parsed = [_MARKERS.sub("", line) for line in source.splitlines()]
+    lines += parsed
     return Document("\n".join(line.strip() for line in lines if line.strip()))
 
 
 def _inline_text(children) -> str:
     out = []
     for child in children:
-        if child.type in ("text", "code_inline"):
+        if child.type in ("text", "code_inline", "image"):  # an image's content is its alt text, often a photo caption
             out.append(child.content)
         elif child.type == "softbreak":
             out.append("\0")  # resolved below: nothing between Chinese characters, a space between words

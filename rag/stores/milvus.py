@@ -312,6 +312,7 @@ def connect(config: Config):
         logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
         # Its in-process server logs each failed call with a traceback; the exception reaches us and says it in one line.
         logging.getLogger("milvus_lite.adapter.grpc.servicer").setLevel(logging.CRITICAL)
+        logging.getLogger("milvus_lite.server_manager").setLevel(logging.CRITICAL)  # a held file: our error says what to do
     try:
         return MilvusClient(uri=uri, token=config.milvus_token, timeout=config.milvus_timeout)
     except Exception as exc:
