@@ -185,3 +185,28 @@ def test_wrong_passwords_slow_the_next_login_down():
     assert [check("anyone", guess) for guess in ("a", "b", "c", "d", "e")] == [False] * 5
     assert waits == [1.0, 2.0, 4.0, 4.0]  # the first guess waits for nothing; each wrong one doubles the wait
     assert check("anyone", "s3cret") and check("anyone", "s3cret") and waits == [1.0, 2.0, 4.0, 4.0, 4.0]
+
+
+def test_a_batch_with_a_file_a_loader_trips_on_keeps_and_indexes_the_others(app_url, tmp_path):
+    """The probe: one bad file in a batch gave a generic error, and the good file was copied but not indexed."""
+    import zipfile
+
+    from formats import write_docx
+    from gradio_client import Client, handle_file
+
+    url, seeds = app_url
+    good = tmp_path / "drivers.txt"
+    good.write_text("测试区工会关爱货车司机\n\n本报讯 测试区工会今年为货车司机建成爱心驿站19个。\n", encoding="utf-8")
+    memo, bad = tmp_path / "memo.docx", tmp_path / "node.docx"
+    write_docx(["标题", "正文。"], memo)
+    xml = zipfile.ZipFile(memo).read("word/document.xml")
+    head, tail = xml.split(b"<w:body>")
+    with zipfile.ZipFile(memo) as old, zipfile.ZipFile(bad, "w", zipfile.ZIP_DEFLATED) as new:  # one text node over libxml2's 10 MB
+        for member in old.infolist():
+            body = head + b"<w:body><w:p><w:r><w:t>" + "职".encode() * (3_700_000) + b"</w:t></w:r></w:p>" + tail
+            new.writestr(member, body if member.filename == "word/document.xml" else old.read(member))
+    status = Client(url, verbose=False).predict([handle_file(str(good)), handle_file(str(bad))], False, api_name="/add_articles")
+    assert "drivers.txt added" in status and "Refused: node.docx" in status and "Indexed:" in status, status
+    chat, sources, _ = Client(url, verbose=False).predict("测试区工会今年为货车司机建成了多少个爱心驿站？", [], "Extractive (no model)", 5,
+                                                          api_name="/respond")
+    assert "19" in message_text(chat[-1]["content"]) and "drivers.txt" in sources
