@@ -14,7 +14,7 @@ from .answer import REFUSALS, Generator, extractive, language_of, leaks_system_p
 from .cite import file_span, verify
 from .clean import clean
 from .config import Config, load_config
-from .embed import Embedder, load_embedder
+from .embed import Embedder, beside_questions, load_embedder
 from .indexer import Indexer, IndexingStatus
 from .index import BuildReport, build, file_stats, seeds_changed
 from .loaders import load, page_at
@@ -64,7 +64,7 @@ class Assistant:
         self._build_lock = threading.RLock()  # one build at a time; taken before _lock, never inside it
         self._stats: dict[str, tuple[int, ...]] | None = None  # the seeds folder as last indexed
         self._building: dict[str, tuple[int, ...]] | None = None  # ... and as the build running now found it
-        self._indexer = Indexer(lambda watch: self.index(progress=False, watch=watch))
+        self._indexer = Indexer(self._update_beside_questions)
 
     @property
     def embedder(self) -> Embedder:
@@ -90,6 +90,11 @@ class Assistant:
                 if self._retriever is None or report.touched or rebuild:
                     self._retriever = Retriever(index, embedder, self.config)
             return report
+
+    def _update_beside_questions(self, watch) -> BuildReport:
+        """The background update: questions keep a core while it embeds."""
+        with beside_questions(self.embedder):
+            return self.index(progress=False, watch=watch)
 
     @property
     def retriever(self) -> Retriever:

