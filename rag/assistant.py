@@ -136,7 +136,7 @@ class Assistant:
     def sync(self, wait: bool = False) -> BuildReport | None:
         """Index files added, changed or removed in the seeds folder since the last look.
 
-        A stat scan (size and mtime of each file) costs milliseconds, so it runs before every
+        A stat scan (size, mtime, inode and ctime of each file) costs milliseconds, so it runs before every
         question; a difference starts an incremental update, in the background unless
         `background_indexing` is off or `wait` is asked. Returns the update's report when it
         waited for one, else None."""

@@ -101,11 +101,11 @@ class Judge:
         self.warm()
         pairs = [pair_text(question, c, self.before_chars) for c in candidates]
         with self._lock:
-            lengths = [len(e.ids) for e in self._tokenizer.encode_batch(pairs)]
-            order = np.argsort(lengths, kind="stable")
+            encoded = self._tokenizer.encode_batch(pairs)
+            order = np.argsort([len(e.ids) for e in encoded], kind="stable")
             out = np.empty(len(pairs), dtype=np.float32)
             for group in np.array_split(order, max(1, len(pairs) // _BUCKET)):  # similar lengths: less padding
-                out[group] = self._model(*encode(self._tokenizer, [pairs[i] for i in group]))
+                out[group] = self._model(*padded(self._tokenizer, [encoded[i] for i in group]))
             return out
 
     def score(self, question: str, candidates: Sequence[Candidate]) -> np.ndarray:
@@ -124,7 +124,11 @@ def tokenizer(base: Path, max_length: int):
 
 def encode(tok, pairs: Sequence[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
     """Token ids and attention mask, padded to the longest pair."""
-    encoded = tok.encode_batch(list(pairs))
+    return padded(tok, tok.encode_batch(list(pairs)))
+
+
+def padded(tok, encoded) -> tuple[np.ndarray, np.ndarray]:
+    """Ids and attention mask of tokenized pairs, padded to the longest."""
     width = max(len(e.ids) for e in encoded)
     pad = tok.token_to_id("<pad>") or 0
     ids = np.full((len(encoded), width), pad, dtype=np.int64)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import bisect
 import importlib
+import re
 from pathlib import Path
 
 from ..clean import SkippedFileError, UnreadableFileError
+from ..config import Config
 from ..types import Document
 
 # suffix -> module in this package
@@ -24,6 +26,7 @@ _MODULES = {
     ".docx": "docx",
 }
 SUPPORTED: tuple[str, ...] = tuple(_MODULES)
+HAN = re.compile(r"[\u3400-\u9fff]")  # Chinese characters, for the loaders that tell Chinese text from other
 # Formats whose text can expand far beyond their size on disk: their loaders stop at a limit.
 _EXPANDING = {"docx", "pdf"}
 
@@ -38,7 +41,7 @@ def unsupported_message(name: str) -> str:
     return f"{name}: not a format zhiwen reads ({' '.join(SUPPORTED)}); convert it to one of these"
 
 
-def load(path: Path, max_mb: float = 50.0) -> Document:
+def load(path: Path, max_mb: float = Config.max_file_mb) -> Document:
     """The text of one seed file, whatever its format; a clear error names the file otherwise.
 
     `max_mb` (Config.max_file_mb) bounds what the file becomes, not only its size on disk: a

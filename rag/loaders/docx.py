@@ -15,18 +15,14 @@ def load(path: Path, max_mb: float) -> Document:
     from docx.opc.exceptions import PackageNotFoundError
     from lxml.etree import XMLSyntaxError
 
-    unreadable = (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, XMLSyntaxError)
     try:
         with zipfile.ZipFile(path) as package:  # sizes as declared: zipfile never inflates past them
             unpacked = sum(member.file_size for member in package.infolist())
-    except unreadable as exc:
+        document = docx.Document(str(path)) if unpacked <= max_mb * 2**20 else None
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, XMLSyntaxError) as exc:
         raise UnreadableFileError(f"{path.name}: not a readable Word (.docx) file ({exc}); open and save it again in Word") from exc
-    if unpacked > max_mb * 2**20:
+    if document is None:
         raise UnreadableFileError(too_large(path.name, f"unpacks to {unpacked / 2**20:,.0f} MB", max_mb))
-    try:
-        document = docx.Document(str(path))
-    except unreadable as exc:
-        raise UnreadableFileError(f"{path.name}: not a readable Word (.docx) file ({exc}); open and save it again in Word") from exc
     lines = []
     for block in document.iter_inner_content():
         if hasattr(block, "rows"):  # a table: one line per row

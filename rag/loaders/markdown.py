@@ -8,11 +8,11 @@ from pathlib import Path
 
 from ..clean import decode
 from ..types import Document
+from . import HAN
 
 log = logging.getLogger(__name__)
 
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
-_HAN = re.compile(r"[\u3400-\u9fff]")
 _MARKERS = re.compile(r"^(\s*(?:[-*+>]|\d+[.)]|#{1,6})\s+)+")  # list items, quotes, headings, however deep
 
 
@@ -31,7 +31,7 @@ def load(path: Path) -> Document:
             parsed.append(_inline_text(token.children or []))
         elif token.type in ("fence", "code_block"):
             parsed += token.content.splitlines()
-    if len(_HAN.findall("".join(parsed))) < 0.9 * len(_HAN.findall(source)):
+    if len(HAN.findall("".join(parsed))) < 0.9 * len(HAN.findall(source)):
         # markdown-it stops at 20 levels of nesting (a list nested ten deep) and drops the rest of
         # the file without a word; read such a file line by line, its markers stripped, instead.
         log.warning("%s: nested too deep for a Markdown parser; read as plain text", path.name)

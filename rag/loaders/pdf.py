@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..clean import UnreadableFileError
-from . import too_large
+from . import HAN, too_large
 from ..types import Document
 
 _PAGE_NUMBER = re.compile(r"[-–—·\s]*(第\s*)?\d{1,4}(\s*[页頁版])?[-–—·\s]*")
 _COLUMN_GAP = 1.0  # points of empty vertical strip that separate two columns (gutters are wider; punctuation may hang into them)
-_HAN = re.compile(r"[\u3400-\u9fff]")
 
 
 class Box(NamedTuple):
@@ -161,7 +160,7 @@ def paragraphs(lines: list[Box]) -> list[str]:
 def _join(lines: list[Box]) -> str:
     """Lines join without a space, as Chinese text runs on; in a mostly non-Chinese paragraph
     a line end is a space."""
-    latin = len(_HAN.findall("".join(b.text for b in lines))) * 2 < sum(len(b.text) for b in lines)
+    latin = len(HAN.findall("".join(b.text for b in lines))) * 2 < sum(len(b.text) for b in lines)
     text = lines[0].text
     for b in lines[1:]:
         space = latin and not text.endswith("-")  # a hyphenated word runs on
