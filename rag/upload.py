@@ -33,14 +33,12 @@ def store_upload(source: Path, seeds_dir: Path, name: str | None = None, replace
     partial = seeds_dir / f".{name}.{uuid.uuid4().hex}.part"
     shutil.copyfile(source, partial)
     try:
-        if target.exists() and _same_bytes(partial, target):
-            return Stored(target, f"{name} is already in the archive (same content); nothing copied")
-        if target.exists() and replace:
+        if replace and target.exists() and not _same_bytes(partial, target):
             os.replace(partial, target)
             return Stored(target, f"{name} replaced the earlier file of that name{renamed}")
         if _placed(partial, target):
             return Stored(target, f"{name} added{renamed}")
-        if _same_bytes(partial, target):  # another upload of the same file got there first
+        if _same_bytes(partial, target):  # there before, or another upload of the same file got there first
             return Stored(target, f"{name} is already in the archive (same content); nothing copied")
         stem, suffix = target.stem, target.suffix
         for number in range(2, 10_000):
@@ -55,11 +53,19 @@ def store_upload(source: Path, seeds_dir: Path, name: str | None = None, replace
 
 
 def _placed(partial: Path, target: Path) -> bool:
-    """Give the whole copy `target`'s name unless that name is taken (a hard link never replaces)."""
+    """Give the whole copy `target`'s name unless that name is taken (a hard link never replaces).
+    Where the folder's file system has no hard links (FAT, exFAT, some network shares), the copy
+    is written to a new file that must not exist yet (O_EXCL): never replaced either."""
     try:
         os.link(partial, target)
     except FileExistsError:
         return False
+    except OSError:  # no hard links here
+        try:
+            with open(partial, "rb") as src, open(target, "xb") as dst:
+                shutil.copyfileobj(src, dst)
+        except FileExistsError:
+            return False
     return True
 
 

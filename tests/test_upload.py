@@ -92,3 +92,17 @@ def test_one_file_uploaded_twice_at_once_is_stored_once(tmp_path):
         t.join()
     assert sorted(p.name for p in seeds.iterdir()) == ["big.txt"], notes
     assert sorted(notes) == ["big.txt added", "big.txt is already in the archive (same content); nothing copied"]
+
+
+def test_a_folder_without_hard_links_still_takes_uploads_without_overwriting(tmp_path, monkeypatch):
+    """FAT, exFAT and some network shares refuse hard links (EPERM)."""
+    def no_links(source, target):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    first = store_upload(_file(tmp_path / "a" / "page.txt", "本报讯 一。"), seeds)
+    second = store_upload(_file(tmp_path / "b" / "page.txt", "本报讯 二。"), seeds)
+    assert first.note == "page.txt added" and second.path.name == "page (2).txt"
+    assert (seeds / "page.txt").read_text(encoding="utf-8") == "本报讯 一。" and sorted(p.name for p in seeds.iterdir()) == ["page (2).txt", "page.txt"]
