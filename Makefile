@@ -30,9 +30,11 @@ app: index
 test: setup browser
 	$(BIN)/python -m pytest
 
-# The end-to-end test drives Debian's Chromium through Playwright (no browser download).
+# The end-to-end test drives Debian's Chromium through Playwright (no browser download), with a
+# CJK font: without one every Chinese character on the page is drawn as a box.
 browser:
-	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	@(command -v chromium >/dev/null && fc-list :lang=zh | grep -q .) || \
+	 (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk >/dev/null)
 
 bench: setup
 	$(BIN)/python bench/retrieval.py

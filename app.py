@@ -2,7 +2,8 @@
 
 Streaming answers, the sources of every answer beside it (file, title, passage
 with the supporting sentences highlighted, the whole article on demand),
-settings for model and passages, and an upload that indexes new articles.
+conversations kept across restarts (each browser tab its own), 👍/👎 and a note on
+every answer, settings for model and passages, and an upload that indexes new articles.
 Fully offline: no CDN fonts, analytics off, bound to loopback unless --host.
 """
 from __future__ import annotations
@@ -24,6 +25,8 @@ import gradio as gr  # noqa: E402
 from rag import Assistant  # noqa: E402
 from rag.assistant import QuestionError  # noqa: E402
 from rag.clean import SkippedFileError, UnreadableFileError  # noqa: E402
+from rag.desk import Journal, JournalError, open_journal  # noqa: E402
+from rag.desk.journal import answer_model, generation  # noqa: E402
 from rag.loaders import SUPPORTED, load  # noqa: E402
 from rag.server import is_loopback  # noqa: E402
 from rag.types import Answer  # noqa: E402
@@ -102,24 +105,122 @@ def model_choices(assistant: Assistant) -> dict[str, dict]:
     return {f"Configured: {name}": current, **MODELS}
 
 
-def build(assistant: Assistant) -> gr.Blocks:
-    models = model_choices(assistant)
+class Desk:
+    """The app's use of the journal: any trouble with it turns history off for the session, said
+    on the page, and the chat goes on answering."""
 
-    def respond(message: str, chat: list[dict], model: str, k: float):
+    def __init__(self, journal: Journal | None, off: str = ""):
+        self.journal, self.off = journal, off
+
+    def line(self) -> str:
+        return f"⚠️ History is off: {self.off}" if self.off else ""
+
+    def call(self, method: str, *args, default=None):
+        if self.journal is None:
+            return default
+        try:
+            return getattr(self.journal, method)(*args)
+        except JournalError as exc:
+            log.warning("history off: %s", exc)
+            self.journal, self.off = None, str(exc)
+            return default
+
+
+def owner_of(request: gr.Request | None) -> str:
+    """Whose conversations: the login name when the app asks for one, else this machine's user."""
+    return (request.username if request is not None and request.username else None) or "local"
+
+
+def conversation_choices(desk: Desk, owner: str) -> list[tuple[str, str]]:
+    return [(f"{c.title or '(untitled)'} · {time.strftime('%Y-%m-%d %H:%M', time.localtime(c.updated))} · {c.turns} Q",
+             c.id) for c in desk.call("conversations", owner, default=[])]
+
+
+def feedback_table(desk: Desk) -> list[list]:
+    return [list(row) for row in desk.call("feedback_by_day", default=[])]
+
+
+def build(assistant: Assistant, desk: Desk | None = None) -> gr.Blocks:
+    models = model_choices(assistant)
+    desk = desk or Desk(*open_journal(assistant.config.desk_file))
+
+    def respond(message: str, chat: list[dict], model: str, k: float, conversation: str | None, turns: list,
+                request: gr.Request):
         assistant.configure(**models[model], k=int(k))
         prior = list(chat)
         chat = prior + [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+        turns = list(turns) + [None, None]  # the turn id of each message of `chat` (None for questions)
         try:
             for item in assistant.ask_stream(message, history=prior):
                 if isinstance(item, Answer):
                     chat[-1]["content"] = item.text
-                    yield chat, sources_html(item, assistant), ""
+                    if conversation is None:
+                        conversation = desk.call("start", owner_of(request))
+                    if conversation is not None:
+                        turns[-1] = desk.call("record", conversation, message, item, answer_model(assistant.config),
+                                              generation(assistant.retriever.index.manifest))
+                    yield chat, sources_html(item, assistant), "", conversation, turns
                 else:
                     chat[-1]["content"] += item
-                    yield chat, gr.skip(), ""
+                    yield chat, gr.skip(), "", gr.skip(), gr.skip()
         except (QuestionError, RuntimeError) as exc:
             chat[-1]["content"] = f"⚠️ {exc}"
-            yield chat, sources_html(None, assistant), message
+            yield chat, sources_html(None, assistant), message, conversation, turns
+
+    def mark(turns: list, liked: gr.LikeData):
+        """👍/👎 on an answer; the note box then attaches a note to it."""
+        index = liked.index if isinstance(liked.index, int) else liked.index[0]
+        turn = turns[index] if 0 <= index < len(turns) else None
+        if turn is None:
+            return None, "This answer was not kept (history is off), so it cannot be marked."
+        right = liked.liked is True if isinstance(liked.liked, bool) else None
+        desk.call("rate", turn, right)
+        said = {True: "right", False: "wrong", None: "unmarked"}[right]
+        return turn, f"Marked {said}. Add a note (what the right answer is, or what went wrong) and save it."
+
+    def save_note(turn: str | None, note: str):
+        if turn is None:
+            return "Mark an answer right or wrong (the thumbs under it) first; the note goes with it.", note, feedback_table(desk)
+        if not note.strip():
+            return "Write the note first.", note, feedback_table(desk)
+        saved = desk.call("annotate", turn, note)
+        return ("Note saved with the answer." if saved else "Not saved: " + (desk.off or "that answer is no longer kept.")), "", feedback_table(desk)
+
+    def listed(request: gr.Request, keep: str | None = None):
+        choices = conversation_choices(desk, owner_of(request))
+        return gr.update(choices=choices, value=keep if keep in {v for _, v in choices} else None)
+
+    def on_load(request: gr.Request):
+        return listed(request)
+
+    def after_answer(request: gr.Request):
+        return desk.line(), listed(request)
+
+    def open_conversation(conversation: str | None, request: gr.Request):
+        found = desk.call("conversation", conversation) if conversation else None
+        if found is None or found.owner != owner_of(request):
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), "Choose one of your conversations first."
+        chat, turns, marks = [], [], []
+        for t in desk.call("turns", conversation, default=[]):
+            chat += [{"role": "user", "content": t.question}, {"role": "assistant", "content": t.answer}]
+            turns += [None, t.id]
+            marks.append({1: "Like", -1: "Dislike"}.get(t.rating))
+        return gr.update(value=chat, feedback_value=marks), conversation, turns, sources_html(None, assistant), f"Opened “{found.title}” ({found.turns} questions); ask a follow-up."
+
+    def rename(conversation: str | None, title: str, request: gr.Request):
+        if not conversation or not title.strip():
+            return gr.skip(), "Choose a conversation and write its new name."
+        done = desk.call("rename", conversation, title, owner_of(request))
+        return listed(request, conversation), "Renamed." if done else "Not renamed: " + (desk.off or "no such conversation.")
+
+    def delete(chosen: str | None, current: str | None, request: gr.Request):
+        if not chosen:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), "Choose a conversation to delete."
+        done = desk.call("delete", chosen, owner_of(request))
+        note = "Deleted." if done else "Not deleted: " + (desk.off or "no such conversation.")
+        if chosen == current:  # the open one is gone: start afresh
+            return listed(request), [], None, [], note
+        return listed(request), gr.skip(), gr.skip(), gr.skip(), note
 
     def add_articles(files: list[str] | None, replace: bool, progress=gr.Progress(track_tqdm=True)) -> str:
         if not files:
@@ -154,16 +255,35 @@ def build(assistant: Assistant) -> gr.Blocks:
         gr.Markdown("## 知文 zhiwen — ask the news archive\nAnswers come only from the articles in the archive, with their sources.")
         with gr.Row():
             with gr.Column(scale=3):
+                history_line = gr.Markdown(desk.line(), elem_id="history-line")
                 chatbot = gr.Chatbot(label="Chat", height=460, elem_id="chat")
                 question = gr.Textbox(label="Question", placeholder="问一个关于文章的问题… / Ask about the articles…", elem_id="question")
                 with gr.Row():
                     send = gr.Button("Ask", variant="primary", elem_id="ask")
-                    clear = gr.Button("Clear history", elem_id="clear")
+                    clear = gr.Button("New conversation", elem_id="clear")
+                with gr.Row():
+                    note = gr.Textbox(label="Note on the answer you marked (thumbs up or down under it)", scale=4, elem_id="note")
+                    save = gr.Button("Save note", scale=1, elem_id="save-note")
+                feedback_status = gr.Markdown(elem_id="feedback-status")
                 gr.Examples(EXAMPLES, inputs=question, label="Examples (简体 / 繁體 / English)")
                 indexing = gr.Markdown(assistant.indexing.line(), elem_id="indexing")
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 sources = gr.HTML(sources_html(None, assistant), elem_id="sources")
+        conversation = gr.State(None)  # per browser tab: two tabs are two conversations
+        turns = gr.State([])
+        rated = gr.State(None)
+        with gr.Accordion("Conversations", open=False):
+            with gr.Row():
+                past = gr.Dropdown([], label="Your conversations (latest first)", scale=3, elem_id="conversations")
+                title = gr.Textbox(label="New name", scale=2, elem_id="conversation-name")
+            with gr.Row():
+                resume = gr.Button("Open", elem_id="open-conversation")
+                rename_button = gr.Button("Rename", elem_id="rename-conversation")
+                delete_button = gr.Button("Delete", variant="stop", elem_id="delete-conversation")
+            conversation_status = gr.Markdown()
+            days = gr.Dataframe(feedback_table(desk), headers=["day (UTC)", "answers", "marked right", "marked wrong"],
+                                label="Feedback by day", interactive=False, elem_id="feedback-days")
         with gr.Accordion("Settings and articles", open=False):
             with gr.Row():
                 model = gr.Radio(list(models), value=next(iter(models)), label="Answer model")
@@ -177,8 +297,16 @@ def build(assistant: Assistant) -> gr.Blocks:
             status = gr.Markdown()
 
         for trigger in (question.submit, send.click):
-            trigger(respond, [question, chatbot, model, k], [chatbot, sources, question], api_name="respond" if trigger == send.click else False)
-        clear.click(lambda: ([], sources_html(None, assistant), ""), None, [chatbot, sources, question], api_name=False)
+            trigger(respond, [question, chatbot, model, k, conversation, turns], [chatbot, sources, question, conversation, turns],
+                    api_name="respond" if trigger == send.click else False
+                    ).then(after_answer, None, [history_line, past], api_name=False)
+        clear.click(lambda: ([], sources_html(None, assistant), "", None, []), None, [chatbot, sources, question, conversation, turns], api_name=False)
+        chatbot.like(mark, turns, [rated, feedback_status], api_name=False)
+        save.click(save_note, [rated, note], [feedback_status, note, days], api_name=False)
+        demo.load(on_load, None, past, api_name=False)
+        resume.click(open_conversation, [past], [chatbot, conversation, turns, sources, conversation_status], api_name=False)
+        rename_button.click(rename, [past, title], [past, conversation_status], api_name=False)
+        delete_button.click(delete, [past, conversation], [past, chatbot, conversation, turns, conversation_status], api_name=False)
         add.click(add_articles, [upload, replace], status, api_name="add_articles")
         sync.click(rescan, None, status, api_name="rescan")
         # Files dropped into the folder are indexed in the background: say so while it runs.

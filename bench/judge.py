@@ -45,7 +45,7 @@ def run(name: str, n: int, work: Path, seed: int, held_out: bool) -> dict:
     items = random.Random(seed).sample(items, min(n, len(items)))
     bot.index(progress=True)
     config, retriever, embedder = bot.config, bot.retriever, bot.embedder
-    judge = load_judge(config.embed_model_path, config.judge_max_tokens, config.judge_context_chars)
+    judge = load_judge(config.embed_model_path, config.judge_max_tokens, config.judge_context_chars, config.judge_dir)
     rows = []
     for item in items:
         golds = [normalise(g.replace("\\", "")) for g in item["must"][0]]
@@ -77,7 +77,7 @@ def speed(name: str, n: int, work: Path, seed: int) -> dict:
     bot, items = prepare(name, work, {})
     bot.index(progress=False)
     config, retriever, embedder = bot.config, bot.retriever, bot.embedder
-    judge = load_judge(config.embed_model_path, config.judge_max_tokens, config.judge_context_chars)
+    judge = load_judge(config.embed_model_path, config.judge_max_tokens, config.judge_context_chars, config.judge_dir)
     judge.warm()
     times, tokens = [], []
     for item in random.Random(seed).sample(items, min(n, len(items))):

@@ -293,7 +293,7 @@ class Assistant:
     def judge(self) -> Judge:
         """The trained judge, shared by the process, its network loaded at the first question."""
         c = self.config
-        return load_judge(c.embed_model_path, c.judge_max_tokens, c.judge_context_chars)
+        return load_judge(c.embed_model_path, c.judge_max_tokens, c.judge_context_chars, c.judge_dir)
 
     @staticmethod
     def _timed(pieces: Iterator[str], meta: dict, started: float):

@@ -52,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--extractive", action="store_true", help="no language model")
     p.add_argument("--url", help="answer with an OpenAI-compatible server at this URL")
 
+    p = sub.add_parser("feedback", parents=[folders], help="answers users marked right or wrong: counts by day, "
+                       "or `export FILE` as a question set that `rag eval FILE` runs")
+    p.add_argument("action", nargs="?", choices=("days", "export"), default="days")
+    p.add_argument("out", nargs="?", type=Path, help="export: the JSONL file to write")
+    p.add_argument("--desk", type=Path, help="conversation file (default: desk.sqlite3 beside the index folder, or $RAG_DESK_PATH)")
+
     p = sub.add_parser("models", parents=[folders], help="install the bundled models into models/")
     p.add_argument("action", choices=("install",))
     p.add_argument("--force", action="store_true", help="convert again even if the model folder exists")
@@ -64,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         return 130
-    except (RuntimeError, ValueError, FileNotFoundError, TypeError) as exc:
+    except (RuntimeError, ValueError, OSError, TypeError) as exc:
         print(f"rag: error: {exc}", file=sys.stderr)
         return 2
 
@@ -165,6 +171,27 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .desk import Journal
+    from .desk.cases import export
+
+    config = load_config(index_dir=args.index, desk_path=args.desk)
+    if not config.desk_file.exists():
+        raise FileNotFoundError(f"no conversations yet at {config.desk_file} (answers are kept once the app or `rag serve` has given one)")
+    journal = Journal(config.desk_file)
+    if args.action == "export":
+        if args.out is None:
+            raise ValueError("say where to write the question set: rag feedback export FILE.jsonl")
+        written = export(journal.rated(), args.out)
+        print(f"{written} marked answers written to {args.out}; run them with: rag eval {args.out}")
+        return 0
+    print(f"{'day':<12}{'answers':>9}{'right':>7}{'wrong':>7}")
+    for day, answers, right, wrong in journal.feedback_by_day():
+        print(f"{day:<12}{answers:>9}{right:>7}{wrong:>7}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .config import load_config
     from .models import install_models
@@ -181,7 +208,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "eval": cmd_eval, "serve": cmd_serve, "models": cmd_models}
+COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "eval": cmd_eval, "serve": cmd_serve,
+            "models": cmd_models, "feedback": cmd_feedback}
 
 if __name__ == "__main__":
     sys.exit(main())

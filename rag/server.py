@@ -6,6 +6,8 @@ Any OpenAI client, chat front-end or script can ask the archive:
                                 [n] markers and the response an extra `citations` list and `refused` flag
     GET  /v1/models             the one model this server answers with
     POST /v1/search             {"query": "...", "k": 5} -> passages with scores
+    POST /v1/feedback           {"id": "<completion id>", "rating": "up" | "down", "note": "..."}: a
+                                user's verdict on an answer, kept with it (`rag feedback export`)
     GET  /healthz               liveness, index size, and the background indexing's progress
 
 Errors have OpenAI's body, `{"error": {"message", "type", "param", "code"}}`. With an API key
@@ -27,7 +29,6 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -36,6 +37,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .answer import Stopped, stoppable
 from .assistant import Assistant, QuestionError
+from .desk import JournalError, open_journal
+from .desk.journal import answer_model, generation
 from .history import message_text
 from .types import Answer, Passage
 
@@ -76,6 +79,19 @@ def create_app(assistant: Assistant, api_key: str | None = None):
     def ask(question: str, history: list[dict]) -> Answer:
         with answering():
             return assistant.ask(question, history)
+
+    # Every completion is kept with its id, so a client can say later whether it was right.
+    journal, journal_off = open_journal(assistant.config.desk_file)
+
+    def keep(completion_id: str, question: str, answer: Answer) -> None:
+        if journal is None:
+            return
+        try:
+            journal.start("api", question, id=completion_id)
+            journal.record(completion_id, question, answer, answer_model(assistant.config),
+                           generation(assistant.retriever.index.manifest), id=completion_id)
+        except JournalError as exc:  # the answer is given all the same
+            log.warning("answer not kept: %s", exc)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
@@ -139,8 +155,7 @@ def create_app(assistant: Assistant, api_key: str | None = None):
 
     def model_card() -> dict:
         c = assistant.config
-        backend = c.llm_url if c.llm_backend == "openai" else Path(str(c.llm_model)).name if c.llm_backend == "llama" else c.llm_backend
-        return {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "zhiwen", "answer_model": backend}
+        return {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "zhiwen", "answer_model": answer_model(c)}
 
     @app.post("/v1/search")
     async def search(request: Request) -> dict:
@@ -171,9 +186,30 @@ def create_app(assistant: Assistant, api_key: str | None = None):
         if body.get("stream"):
             return StreamingResponse(stream(request, question, history, completion), media_type="text/event-stream")
         answer = await run_in_threadpool(ask, question, history)
+        await run_in_threadpool(keep, completion["id"], question, answer)
         return {**completion, "object": "chat.completion",
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": "stop"}],
                 "usage": usage(question, answer.text), **answer_fields(answer)}
+
+    @app.post("/v1/feedback")
+    async def feedback(request: Request) -> dict:
+        body = await body_of(request)
+        turn, rating, note = body.get("id"), body.get("rating"), body.get("note")
+        if not isinstance(turn, str) or not turn:
+            raise ApiError(400, "`id` must be the id of a completion this server gave", param="id")
+        if rating not in ("up", "down"):
+            raise ApiError(400, "`rating` must be \"up\" (the answer is right) or \"down\" (it is wrong)", param="rating")
+        if note is not None and not isinstance(note, str):
+            raise ApiError(400, "`note` must be a string", param="note")
+        if journal is None:
+            raise ApiError(503, f"feedback is off: {journal_off}", "server_error")
+        try:
+            found = await run_in_threadpool(journal.rate, turn, rating == "up", note)
+        except JournalError as exc:
+            raise ApiError(503, f"feedback not kept: {exc}", "server_error") from None
+        if not found:
+            raise ApiError(404, f"no answer with id `{turn}` is kept here", param="id", code="not_found")
+        return {"id": turn, "object": "feedback", "rating": rating, "note": note or ""}
 
     async def stream(request: Request, question: str, history: list[dict], completion: dict) -> AsyncIterator[str]:
         """Text pieces as deltas; the last chunk carries the checked answer (which replaces what
@@ -195,6 +231,8 @@ def create_app(assistant: Assistant, api_key: str | None = None):
                         raise Stopped("left while waiting")
                     for item in assistant.ask_stream(question, history):
                         items.put(item)
+                        if isinstance(item, Answer):
+                            keep(completion["id"], question, item)
                 except Stopped:
                     log.info("stream stopped: the client left")
                 except Exception as exc:

@@ -1,6 +1,8 @@
 """The chat app, driven as a client would (gradio_client) and as a person would (headless Chromium)."""
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import time
@@ -10,6 +12,7 @@ import pytest
 
 from conftest import free_port, start_process
 
+from rag.evaluate import load_items
 from rag.history import message_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,6 +114,7 @@ def test_browser_asks_and_sees_the_sources(app_url):
         page.wait_for_timeout(500)
         answer = page.locator("#chat").inner_text()
         sources = page.locator("#sources").inner_text()
+        assert_chinese_renders(page)
         page.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)
         browser.close()
     assert "15" in answer and "個" in answer
@@ -210,3 +214,139 @@ def test_a_batch_with_a_file_a_loader_trips_on_keeps_and_indexes_the_others(app_
     chat, sources, _ = Client(url, verbose=False).predict("测试区工会今年为货车司机建成了多少个爱心驿站？", [], "Extractive (no model)", 5,
                                                           api_name="/respond")
     assert "19" in message_text(chat[-1]["content"]) and "drivers.txt" in sources
+
+
+# Each character drawn in the page's own font, against a code point no font has: with no CJK font
+# installed, Chinese text is drawn as that same missing-glyph box.
+_GLYPHS = """(chars) => {
+  const canvas = document.createElement('canvas'); canvas.width = 48; canvas.height = 48;
+  const g = canvas.getContext('2d');
+  const family = getComputedStyle(document.querySelector('#chat')).fontFamily;
+  const draw = ch => { g.clearRect(0, 0, 48, 48); g.font = `36px ${family}`; g.fillText(ch, 4, 40); return canvas.toDataURL(); };
+  const missing = draw(String.fromCodePoint(0x10FFFD));
+  return chars.map(ch => draw(ch) !== missing);
+}"""
+
+
+def assert_chinese_renders(page) -> None:
+    drawn = page.evaluate(_GLYPHS, list("工會乐陵"))
+    assert all(drawn), f"Chinese text renders as missing glyphs ({drawn}): install a CJK font (make test installs fonts-noto-cjk)"
+
+
+def _browser(p):
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    assert Path(chromium).exists(), "install Debian's chromium (make test does)"
+    return p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                                                             "--disable-component-update", "--disable-sync", "--no-first-run"])
+
+
+@contextlib.contextmanager
+def _app_page(seeds: Path, index: Path, log: Path):
+    """An app (extractive answers) over these folders, and a browser page on it; stopped after."""
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    proc = start_process([str(ROOT / "app.py"), "--port", str(port), "--seeds", str(seeds), "--index", str(index)],
+                         url, log, {"RAG_LLM_BACKEND": "extractive"})
+    try:
+        with sync_playwright() as p:
+            browser = _browser(p)
+            page = browser.new_page(viewport={"width": 1400, "height": 950})
+            page.goto(url)
+            yield browser, page
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def test_a_conversation_and_its_feedback_outlive_the_app_and_become_a_case_rag_eval_runs(assistant, tmp_path, capsys):
+    """Ask in a browser, mark the answer 👎 with a note, restart the app, find both again, export, eval."""
+    from rag.cli import main
+
+    seeds, index = tmp_path / "seeds", tmp_path / "index"
+    shutil.copytree(assistant.config.seeds_dir, seeds)
+    shutil.copytree(assistant.config.index_dir, index)
+    question = "湖湘劳模工匠馆的展示面积有多大？"
+    with _app_page(seeds, index, tmp_path / "app.log") as (browser, page):
+        page.locator("#question textarea").fill(question)
+        page.locator("#ask").click()
+        page.locator("#sources .source").first.wait_for(timeout=120_000)
+        assert_chinese_renders(page)
+        page.get_by_role("button", name="Dislike").last.click()
+        page.get_by_text("Marked wrong").wait_for(timeout=20_000)
+        page.locator("#note textarea").fill("答非所问")
+        page.locator("#save-note").click()
+        page.get_by_text("Note saved with the answer.").wait_for(timeout=20_000)
+        other = browser.new_page()  # a second tab is a second conversation, not this one
+        other.goto(page.url)
+        other.locator("#question textarea").fill("宜昌市在全省建立了多少家疗休养基地？")
+        other.locator("#ask").click()
+        other.locator("#sources .source").first.wait_for(timeout=120_000)
+        assert question not in other.locator("#chat").inner_text()
+
+    with _app_page(seeds, index, tmp_path / "app2.log") as (browser, page):  # after a restart
+        page.get_by_text("Conversations", exact=True).click()
+        page.locator("#conversations input").click()
+        page.get_by_role("option", name=question).click()
+        page.locator("#open-conversation").click()
+        page.get_by_text("Opened").wait_for(timeout=20_000)
+        chat = page.locator("#chat").inner_text()
+        assert page.get_by_role("button", name="Disliked").count() == 1  # its mark came back too
+        days = page.locator("#feedback-days").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "desk.png"), full_page=True)
+    assert question in chat and "1000" in chat  # the conversation came back after the restart
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert days.split(today)[1].split()[:3] == ["2", "0", "1"]  # two answers today, one marked wrong
+
+    cases = tmp_path / "feedback.jsonl"
+    assert main(["feedback", "export", str(cases), "--index", str(index)]) == 0
+    [item] = load_items(cases)
+    assert item["question"] == question and item["feedback"] == "wrong" and item["note"] == "答非所问"
+    assert item["answerable"] is None and item["must_not"]  # what was marked wrong must not come back
+    capsys.readouterr()
+    main(["eval", str(cases), "--extractive", "--seeds", str(seeds), "--index", str(index)])
+    assert "BAD" in capsys.readouterr().out  # the same answer again: the case to fix still fails
+
+
+def test_a_corrupt_conversation_file_turns_history_off_on_the_page_and_the_chat_still_answers(assistant, tmp_path):
+    import httpx
+    from gradio_client import Client
+
+    desk = tmp_path / "desk.sqlite3"
+    desk.write_bytes(b"not a database " * 200)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    proc = start_process([str(ROOT / "app.py"), "--port", str(port), "--seeds", str(assistant.config.seeds_dir),
+                          "--index", str(assistant.config.index_dir)], url, tmp_path / "app.log",
+                         {"RAG_LLM_BACKEND": "extractive", "RAG_DESK_PATH": str(desk)})
+    try:
+        config = json.dumps(httpx.get(f"{url}config").json(), ensure_ascii=False)
+        assert "History is off" in config and "move it aside" in config
+        chat, sources, _ = Client(url, verbose=False).predict("宜昌市在全省建立了多少家疗休养基地？", [], "Extractive (no model)", 5,
+                                                              api_name="/respond")
+        assert "15" in message_text(chat[-1]["content"]) and "000_1d8e9ba56c338e16.txt" in sources
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    assert desk.read_bytes() == b"not a database " * 200  # the user's file is left as it was
+
+
+def test_history_turns_off_for_the_session_when_the_file_fails_mid_use(tmp_path):
+    import importlib.util
+    import sqlite3
+
+    from rag.desk import Journal
+
+    spec = importlib.util.spec_from_file_location("zhiwen_app", ROOT / "app.py")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    desk = app.Desk(Journal(tmp_path / "desk.sqlite3", timeout=0.1))
+    assert desk.call("start", "local") and desk.line() == ""
+    holder = sqlite3.connect(tmp_path / "desk.sqlite3", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    assert desk.call("start", "local") is None  # no exception reaches the chat
+    assert desk.line().startswith("⚠️ History is off") and "locked" in desk.line()
+    assert desk.call("conversations", "local", default=[]) == []
+    holder.execute("ROLLBACK")

@@ -14,8 +14,9 @@ KEY = "test-key"
 
 
 @pytest.fixture(scope="module")
-def server(assistant, tmp_path_factory):
-    """`python -m rag.server` with the extractive backend and an API key, on a free loopback port."""
+def served(assistant, tmp_path_factory):
+    """`python -m rag.server` with the extractive backend and an API key, on a free loopback port;
+    its URL and the folder holding its seeds, index and conversation file."""
     port = free_port()
     base = tmp_path_factory.mktemp("server")
     shutil.copytree(assistant.config.seeds_dir, base / "seeds")
@@ -23,9 +24,14 @@ def server(assistant, tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     proc = start_process(["-m", "rag.server", "--seeds", str(base / "seeds"), "--index", str(base / "index"), "--port", str(port), "--extractive"],
                          f"{url}/healthz", base / "server.log", {"RAG_API_KEY": KEY})
-    yield url
+    yield url, base
     proc.terminate()
     proc.wait(20)
+
+
+@pytest.fixture(scope="module")
+def server(served):
+    return served[0]
 
 
 @pytest.fixture(scope="module")
@@ -228,3 +234,30 @@ def test_a_client_that_leaves_a_stream_frees_the_model(assistant, tmp_path):
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_feedback_on_a_completion_is_kept_and_exported_as_a_case_rag_eval_runs(client, served, tmp_path, capsys):
+    from rag.cli import main
+
+    url, base = served
+    completion = client.chat.completions.create(model="zhiwen", messages=[{"role": "user", "content": "湖湘劳模工匠馆的展示面积有多大？"}])
+    auth = {"Authorization": f"Bearer {KEY}"}
+    reply = httpx.post(f"{url}/v1/feedback", json={"id": completion.id, "rating": "up", "note": "对"}, headers=auth)
+    assert reply.status_code == 200 and reply.json()["rating"] == "up"
+    unknown = httpx.post(f"{url}/v1/feedback", json={"id": "chatcmpl-nothere", "rating": "down"}, headers=auth)
+    assert unknown.status_code == 404 and "chatcmpl-nothere" in unknown.json()["error"]["message"]
+    bad = httpx.post(f"{url}/v1/feedback", json={"id": completion.id, "rating": 5}, headers=auth)
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "rating"
+    assert httpx.post(f"{url}/v1/feedback", json={"id": completion.id, "rating": "up"}).status_code == 401
+
+    cases = tmp_path / "feedback.jsonl"
+    assert main(["feedback", "export", str(cases), "--index", str(base / "index")]) == 0
+    [item] = [json.loads(line) for line in cases.read_text(encoding="utf-8").splitlines()]
+    assert item["id"] == f"feedback-{completion.id}" and item["feedback"] == "right" and item["note"] == "对"
+    assert item["must"] == [[r"(?<![\d.])1000(?![\d])"]] and item["sources"] == ["000_1d8e9ba56c338e16.txt"]
+    capsys.readouterr()
+    assert main(["feedback", "--index", str(base / "index")]) == 0
+    days = capsys.readouterr().out.splitlines()
+    assert days[0].split() == ["day", "answers", "right", "wrong"] and days[1].split()[2] == "1"
+    assert main(["eval", str(cases), "--extractive", "--seeds", str(base / "seeds"), "--index", str(base / "index")]) == 0
+    assert '"answer_accuracy": 1.0' in capsys.readouterr().out

@@ -139,14 +139,15 @@ def padded(tok, encoded) -> tuple[np.ndarray, np.ndarray]:
     return ids, mask
 
 
-_shared: dict[tuple[Path, int, int], Judge] = {}
+_shared: dict[tuple[Path, int, int, Path], Judge] = {}
 _shared_lock = threading.Lock()
 
 
-def load_judge(base: Path, max_tokens: int = 256, before_chars: int = 60) -> Judge:
-    """The process's judge for an embedding model folder (its network loaded at the first question)."""
-    key = (base, max_tokens, before_chars)
+def load_judge(base: Path, max_tokens: int = 256, before_chars: int = 60, folder: Path = HERE) -> Judge:
+    """The process's judge for an embedding model folder (its network loaded at the first question),
+    from the folder holding its weights and card (the shipped one by default)."""
+    key = (base, max_tokens, before_chars, folder)
     with _shared_lock:
         if key not in _shared:
-            _shared[key] = Judge(base, max_tokens=max_tokens, before_chars=before_chars)
+            _shared[key] = Judge(base, folder / WEIGHTS.name, folder / CARD.name, max_tokens, before_chars)
         return _shared[key]

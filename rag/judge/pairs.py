@@ -35,6 +35,7 @@ class Sentence:
     title: str
     paragraph: int  # index of the paragraph in the set
     article: int
+    context: str = ""  # the two sentences before it, as the judge reads a sentence when answering
 
 
 @dataclass
@@ -68,8 +69,9 @@ def read_set(path: Path) -> Corpus:
             spans = split_sentences(text)
             first = len(corpus.sentences)
             for i, (a, b) in enumerate(spans):
-                before = text[spans[i - 1][0]:spans[i - 1][1]].strip() if i else ""
-                corpus.sentences.append(Sentence(text[a:b].strip(), before, title, paragraph, article))
+                before = [text[x:y].strip() for x, y in spans[max(0, i - 2):i]]
+                corpus.sentences.append(Sentence(text[a:b].strip(), before[-1] if before else "", title, paragraph,
+                                                 article, "".join(before)))
                 corpus.by_paragraph[paragraph].append(first + i)
             corpus.by_article[article].append(paragraph)
             for qa in para["qas"]:
@@ -116,6 +118,9 @@ def negatives(corpus: Corpus, neighbours: Neighbours, q: Question, rng: random.R
     own.sort(key=lambda i: -len(shared & bigrams(corpus.sentences[i].text)))
     picked = own[: same_paragraph - 1] + rng.sample(own[same_paragraph - 1:], min(1, len(own[same_paragraph - 1:])))
     out = [(i, "same_paragraph") for i in picked]
+    after = q.gold[-1] + 1  # reads the answer in its context, but does not state it itself
+    if after in own and after not in picked:
+        out.append((after, "after_answer"))
     article_paragraphs = set(corpus.by_article[q.article]) - {q.paragraph}
     if article_paragraphs:
         skip = lambda i: corpus.sentences[i].paragraph not in article_paragraphs  # noqa: E731
@@ -171,8 +176,13 @@ class ConstraintPool:
 
 def changed_question(corpus: Corpus, pool: ConstraintPool, q: Question, rng: random.Random) -> str | None:
     """The question with one constraint the answer sentence states replaced, or None when none can be."""
+    return next(iter(changed_questions(corpus, pool, q, rng, 1)), None)
+
+
+def changed_questions(corpus: Corpus, pool: ConstraintPool, q: Question, rng: random.Random, most: int) -> list[str]:
+    """Up to `most` changed questions, each with a different constraint replaced."""
     gold = corpus.sentences[q.gold[0]]
-    return change_constraint(q.text, f"{gold.title}{gold.before}{gold.text}", q.answers, q.article, pool, rng)
+    return changes(q.text, f"{gold.title}{gold.before}{gold.text}", q.answers, q.article, pool, rng, most)
 
 
 def change_constraint(question: str, context: str, answers: list[str], article: int, pool: ConstraintPool,
@@ -181,13 +191,21 @@ def change_constraint(question: str, context: str, answers: list[str], article: 
     sentence before) states replaced by another of its kind, so the sentence visibly contradicts the
     new question; the new value appears nowhere in that context, so the sentence can no longer be
     read as answering it. None when the context states none of the question's constraints."""
+    return next(iter(changes(question, context, answers, article, pool, rng, 1)), None)
+
+
+def changes(question: str, context: str, answers: list[str], article: int, pool: ConstraintPool,
+            rng: random.Random, most: int) -> list[str]:
     context = to_search_form(context)
     answers = [to_search_form(a) for a in answers]
     form = to_search_form(question)
     options = [(v, k) for v, k in constraints(question) if v in context and not any(v in a or a in v for a in answers)]
     rng.shuffle(options)
+    found = []
     for value, kind in options:
         new = pool.other(value, kind, article, context, rng)
         if new:
-            return form.replace(value, new)
-    return None
+            found.append(form.replace(value, new))
+            if len(found) == most:
+                break
+    return found

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..config import ROOT, load_config
 from . import CARD, WEIGHTS, Candidate, encode, pair_text, tokenizer
-from .pairs import ConstraintPool, Neighbours, changed_question, negatives, read_set
+from .pairs import ConstraintPool, Neighbours, changed_questions, negatives, read_set
 
 log = logging.getLogger("rag.judge.train")
 SETS = (ROOT.parent / "shared" / "bench" / "DRCD_test.json", ROOT.parent / "shared" / "bench" / "cmrc2018_trial.json")
@@ -32,7 +32,7 @@ SETS = (ROOT.parent / "shared" / "bench" / "DRCD_test.json", ROOT.parent / "shar
 
 def candidate(corpus, i: int) -> Candidate:
     s = corpus.sentences[i]
-    return Candidate(s.text, s.title, s.before)
+    return Candidate(s.text, s.title, s.context)
 
 
 def examples(paths, seed: int) -> tuple[list[tuple], list[tuple]]:
@@ -45,9 +45,8 @@ def examples(paths, seed: int) -> tuple[list[tuple], list[tuple]]:
         for q in corpus.questions:
             rows = [(q.text, candidate(corpus, q.gold[0]), 1.0, "answer")]
             rows += [(q.text, candidate(corpus, i), 0.0, kind) for i, kind in negatives(corpus, neighbours, q, rng)]
-            changed = changed_question(corpus, pool, q, rng)
-            if changed:
-                rows.append((changed, candidate(corpus, q.gold[0]), 0.0, "changed_constraint"))
+            rows += [(changed, candidate(corpus, q.gold[0]), 0.0, "changed_constraint")
+                     for changed in changed_questions(corpus, pool, q, rng, 2)]
             (held if q.paragraph % 10 == 0 else train).extend(rows)
         log.info("%s: %d questions", corpus.name, len(corpus.questions))
     return train, held
@@ -69,15 +68,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", nargs="+", type=Path, default=list(SETS))
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "judge", help="checkpoints and logs")
-    parser.add_argument("--epochs", type=float, default=1.6)  # the shipped weights: 2,500 steps of 16
+    parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--trained-layers", type=int, default=6)
-    parser.add_argument("--max-length", type=int, default=128)
+    config = load_config()  # read as at answering: the same length and context
+    parser.add_argument("--max-length", type=int, default=config.judge_max_tokens)
+    parser.add_argument("--context-chars", type=int, default=config.judge_context_chars)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--save-every", type=int, default=100, help="steps between checkpoints")
     parser.add_argument("--export-only", action="store_true")
+    parser.add_argument("--out", type=Path, default=WEIGHTS.parent, help="where the weights and card go (Config.judge_dir reads them)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -88,7 +90,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads or physical_cores())
     torch.manual_seed(args.seed)
-    base = load_config().embed_model_path
+    base = config.embed_model_path
     tok = tokenizer(base, args.max_length)
     train, held = examples(args.sets, args.seed)
     log.info("pairs: %d training (%d positive), %d held out", len(train), sum(r[2] for r in train), len(held))
@@ -123,7 +125,7 @@ def main() -> None:
         if epoch not in plans:
             plans = {epoch: batches(train, args.batch, random.Random(args.seed + epoch))}
         batch = plans[epoch][step % len(plan)]
-        ids, mask = encode(tok, [pair_text(q, c) for q, c, _, _ in batch])
+        ids, mask = encode(tok, [pair_text(q, c, args.context_chars) for q, c, _, _ in batch])
         labels = torch.tensor([r[2] for r in batch])
         loss = loss_fn(model(torch.from_numpy(ids), torch.from_numpy(mask)), labels)
         optimiser.zero_grad()
@@ -144,14 +146,14 @@ def main() -> None:
     export(model, tok, held, args, step)
 
 
-def held_out_logits(model, tok, held: list[tuple]) -> np.ndarray:
+def held_out_logits(model, tok, held: list[tuple], context_chars: int) -> np.ndarray:
     import torch
 
     model.eval()
     out = []
     with torch.inference_mode():
         for i in range(0, len(held), 64):
-            ids, mask = encode(tok, [pair_text(q, c) for q, c, _, _ in held[i : i + 64]])
+            ids, mask = encode(tok, [pair_text(q, c, context_chars) for q, c, _, _ in held[i : i + 64]])
             out.append(model(torch.from_numpy(ids), torch.from_numpy(mask)).numpy())
     return np.concatenate(out)
 
@@ -180,7 +182,7 @@ def export(model, tok, held: list[tuple], args, step: int) -> None:
     """Calibrate on the held-out pairs, report, and write the shipped weights (fp16) and card."""
     from safetensors.torch import save_file
 
-    logits = held_out_logits(model, tok, held)
+    logits = held_out_logits(model, tok, held, args.context_chars)
     labels = np.array([r[2] for r in held])
     scale, shift = platt(logits, labels)
     probs = 1 / (1 + np.exp(-(scale * logits + shift)))
@@ -193,17 +195,19 @@ def export(model, tok, held: list[tuple], args, step: int) -> None:
             both = rows | (labels == 1)
             kinds[kind]["auc_vs_answers"] = round(auc(logits[both], labels[both]), 4)
     state = {k: v.half().contiguous() for k, v in model.trained_state().items()}
-    save_file(state, str(WEIGHTS))
+    args.out.mkdir(parents=True, exist_ok=True)
+    weights, card_path = args.out / WEIGHTS.name, args.out / CARD.name
+    save_file(state, str(weights))
     card = {
         "base": "multilingual-e5-small (rag models install)", "trained_layers": args.trained_layers,
-        "max_length": args.max_length, "steps": step, "batch": args.batch, "lr": args.lr, "epochs": args.epochs,
+        "max_length": args.max_length, "context_chars": args.context_chars, "steps": step, "batch": args.batch, "lr": args.lr, "epochs": args.epochs,
         "seed": args.seed, "sets": [p.name for p in args.sets],
         "calibration": {"scale": round(scale, 5), "shift": round(shift, 5), "pairs": len(held)},
         "held_out": {"auc": round(auc(logits, labels), 4), "kinds": kinds},
-        "sha256": hashlib.sha256(WEIGHTS.read_bytes()).hexdigest(),
+        "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
     }
-    CARD.write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n")
-    log.info("wrote %s (%.1f MB) and %s: %s", WEIGHTS, WEIGHTS.stat().st_size / 1e6, CARD, json.dumps(card["held_out"]))
+    card_path.write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n")
+    log.info("wrote %s (%.1f MB) and %s: %s", weights, weights.stat().st_size / 1e6, card_path, json.dumps(card["held_out"]))
 
 
 if __name__ == "__main__":
