@@ -66,3 +66,21 @@ def test_the_judge_reads_either_script_the_same_way():
     traditional = pair_text("樂陵市總工會成立了多少個基層工會？", Candidate("共成立基層工會15個。", "樂陵工會", "2022年以來。"))
     assert simplified == traditional
     assert simplified[1].endswith("【共成立基层工会15个。】")
+
+
+def test_the_sentence_after_the_answer_is_a_negative_and_sentences_carry_two_before(tmp_path):
+    """At answering the judge reads a sentence with the two before it, so the one after an answer
+    reads the answer as its context: it is trained as a near miss, not left to chance."""
+    text = ("甲市总工会召开大会。会议由主席主持。2022年甲市总工会建成驿站48个。现场还举行了揭牌仪式。"
+            "驿站配有饮水机。驿站配有药箱。驿站全天开放。")
+    data = {"data": [{"title": "甲市驿站", "paragraphs": [{"context": text, "qas": [
+        {"id": "q1", "question": "2022年甲市总工会建成了多少个驿站？", "answers": [{"text": "48个", "answer_start": text.index("48个")}]}]}]}]}
+    (tmp_path / "set.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    corpus = read_set(tmp_path / "set.json")
+    q = corpus.questions[0]
+    gold = corpus.sentences[q.gold[0]]
+    assert gold.context == "甲市总工会召开大会。会议由主席主持。" and gold.before == "会议由主席主持。"
+    neighbours = Neighbours(corpus)
+    for seed in range(10):  # it shares nothing with the question: only its place makes it a negative every time
+        found = negatives(corpus, neighbours, q, random.Random(seed))
+        assert q.gold[0] + 1 in {i for i, _ in found}
