@@ -25,7 +25,9 @@ import gradio as gr  # noqa: E402
 from rag import Assistant  # noqa: E402
 from rag.assistant import QuestionError  # noqa: E402
 from rag.clean import SkippedFileError, UnreadableFileError  # noqa: E402
+from rag.chunk import split_sentences  # noqa: E402
 from rag.desk import Journal, JournalError, open_journal  # noqa: E402
+from rag.desk.articles import catalogue, matching, restore, to_trash, trashed  # noqa: E402
 from rag.desk.journal import answer_model, generation  # noqa: E402
 from rag.loaders import SUPPORTED, load  # noqa: E402
 from rag.server import is_loopback  # noqa: E402
@@ -51,7 +53,11 @@ CSS = """
 .source .meta {font-size:0.85em; color:var(--body-text-color-subdued)}
 .source mark {background:#fde68a; color:inherit; padding:0 1px}
 .refused {color:var(--body-text-color-subdued); font-style:italic}
+.article .sentence:nth-child(odd) {background:var(--background-fill-secondary)}
+.article .sentence {border-right:2px solid var(--border-color-accent); padding:0 2px}
 """
+PAGE_ROWS = 50
+COLUMNS = ["file", "article", "title", "format", "pages", "chunks", "date", "reporter", "problem"]
 
 
 def sources_html(answer: Answer | None, assistant: Assistant) -> str:
@@ -103,6 +109,43 @@ def model_choices(assistant: Assistant) -> dict[str, dict]:
             return {label: choice, **{k: v for k, v in MODELS.items() if k != label}}
     name = current["llm_url"] if current["llm_backend"] == "openai" else Path(str(current["llm_model"])).name
     return {f"Configured: {name}": current, **MODELS}
+
+
+class Catalogue:
+    """The articles of the index answering now, listed once per index generation."""
+
+    def __init__(self, assistant: Assistant):
+        self.assistant = assistant
+        self._lock = threading.Lock()
+        self._built: tuple[object, list] = (None, [])
+
+    def entries(self) -> list:
+        store = self.assistant.retriever.index
+        with self._lock:
+            if self._built[0] is not store:
+                self._built = (store, catalogue(store))
+            return self._built[1]
+
+    def page(self, folder: str, text: str, number: float) -> tuple[list[list], str]:
+        found = matching(self.entries(), folder, text)
+        pages = max(1, -(-len(found) // PAGE_ROWS))
+        number = min(max(1, int(number or 1)), pages)
+        rows = [[e.source, e.article, e.title, e.format, e.pages, e.chunks, e.date, e.reporter, e.problem]
+                for e in found[(number - 1) * PAGE_ROWS: number * PAGE_ROWS]]
+        said = f"{len(found)} articles" + (f" in {folder.strip()}" if folder.strip() else "") + (f" matching “{text.strip()}”" if text.strip() else "")
+        return rows, f"{said}; page {number} of {pages}." if found else f"No article matches ({said.replace('0 articles', 'none')})."
+
+
+def article_html(title: str, text: str) -> str:
+    """The article as indexed, each sentence (as the evidence stage splits it) marked."""
+    spans = split_sentences(text)
+    parts, pos = [], 0
+    for number, (a, b) in enumerate(spans, 1):
+        parts += [html.escape(text[pos:a]), f"<span class='sentence' title='sentence {number}'>{html.escape(text[a:b])}</span>"]
+        pos = b
+    parts.append(html.escape(text[pos:]))
+    body = "".join(parts).replace("\n", "<br>")
+    return f"<div class='article'><h4>{html.escape(title)}</h4><p class='meta'>{len(spans)} sentences</p><p>{body}</p></div>"
 
 
 class Desk:
@@ -244,6 +287,48 @@ def build(assistant: Assistant, desk: Desk | None = None) -> gr.Blocks:
         lines += [f"- Refused: {r}" for r in refused]
         return "\n".join(lines)
 
+    articles = Catalogue(assistant)
+
+    def list_articles(folder: str, text: str, number: float):
+        return articles.page(folder, text, number)
+
+    def open_article(source: str, article: float):
+        if not source.strip():
+            return "<p class='refused'>Choose an article in the list (click its row) or type its file.</p>"
+        try:
+            title, text = assistant.article_text(source.strip(), int(article or 0))
+        except OSError:
+            return f"<p class='refused'>{html.escape(source)} is no longer in the seeds folder.</p>"
+        return article_html(title, text)
+
+    def picked(table, event: gr.SelectData):
+        row = event.row_value if event.row_value else []
+        return (row[0], row[1]) if len(row) >= 2 else (gr.skip(), gr.skip())
+
+    def after_change(note: str, folder: str, text: str, number: float):
+        report = assistant.sync(wait=True)  # its chunks leave the index before the next answer
+        rows, line = articles.page(folder, text, number)
+        counts = f" Index updated: {len(report.removed)} removed, {len(report.added)} added; {report.chunks} chunks." if report else ""
+        return note + counts, rows, line, gr.update(choices=[t for t, _ in trashed(assistant.config.seeds_dir)], value=None)
+
+    def delete_article(source: str, folder: str, text: str, number: float):
+        source = source.strip()
+        try:
+            place = to_trash(assistant.config.seeds_dir, source)
+        except (OSError, ValueError) as exc:
+            return f"Not deleted: {exc}", gr.skip(), gr.skip(), gr.skip()
+        kept = place.relative_to(assistant.config.seeds_dir).as_posix()
+        return after_change(f"{source} moved to {kept} (restorable below).", folder, text, number)
+
+    def restore_article(trash_path: str | None, folder: str, text: str, number: float):
+        if not trash_path:
+            return "Choose a file in the trash first.", gr.skip(), gr.skip(), gr.skip()
+        try:
+            source = restore(assistant.config.seeds_dir, trash_path)
+        except (OSError, ValueError) as exc:
+            return f"Not restored: {exc}", gr.skip(), gr.skip(), gr.skip()
+        return after_change(f"{source} is back in the seeds folder.", folder, text, number)
+
     def rescan() -> str:
         report = assistant.sync(wait=True)
         if report is None:
@@ -284,7 +369,25 @@ def build(assistant: Assistant, desk: Desk | None = None) -> gr.Blocks:
             conversation_status = gr.Markdown()
             days = gr.Dataframe(feedback_table(desk), headers=["day (UTC)", "answers", "marked right", "marked wrong"],
                                 label="Feedback by day", interactive=False, elem_id="feedback-days")
-        with gr.Accordion("Settings and articles", open=False):
+        with gr.Accordion("Articles", open=False):
+            with gr.Row():
+                folder = gr.Textbox(label="Folder", placeholder="2024/07", scale=2, elem_id="article-folder")
+                find = gr.Textbox(label="Title, file, reporter or date contains", scale=3, elem_id="article-text")
+                number = gr.Number(1, label="Page", precision=0, minimum=1, scale=1, elem_id="article-page")
+                show = gr.Button("List", scale=1, elem_id="list-articles")
+            listing = gr.Markdown(elem_id="article-count")
+            table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, elem_id="article-table")
+            with gr.Row():
+                source = gr.Textbox(label="File (click a row)", scale=3, elem_id="article-source")
+                article = gr.Number(0, label="Article in the file", precision=0, minimum=0, scale=1, elem_id="article-number")
+                open_button = gr.Button("Show as indexed", scale=1, elem_id="open-article")
+                delete_article_button = gr.Button("Delete file (to trash)", variant="stop", scale=1, elem_id="delete-article")
+            with gr.Row():
+                trash = gr.Dropdown([t for t, _ in trashed(assistant.config.seeds_dir)], label="Trash", scale=3, elem_id="trash")
+                restore_button = gr.Button("Restore", scale=1, elem_id="restore-article")
+            article_status = gr.Markdown(elem_id="article-status")
+            article_view = gr.HTML(elem_id="article-view")
+        with gr.Accordion("Settings and uploads", open=False):
             with gr.Row():
                 model = gr.Radio(list(models), value=next(iter(models)), label="Answer model")
                 k = gr.Slider(1, 10, value=assistant.config.k, step=1, label="Passages retrieved")
@@ -308,6 +411,13 @@ def build(assistant: Assistant, desk: Desk | None = None) -> gr.Blocks:
         rename_button.click(rename, [past, title], [past, conversation_status], api_name=False)
         delete_button.click(delete, [past, conversation], [past, chatbot, conversation, turns, conversation_status], api_name=False)
         add.click(add_articles, [upload, replace], status, api_name="add_articles")
+        filters = [folder, find, number]
+        for trigger in (show.click, folder.submit, find.submit, number.submit):
+            trigger(list_articles, filters, [table, listing], api_name="articles" if trigger == show.click else False)
+        table.select(picked, table, [source, article], api_name=False)
+        open_button.click(open_article, [source, article], article_view, api_name="article")
+        delete_article_button.click(delete_article, [source, *filters], [article_status, table, listing, trash], api_name="delete_article")
+        restore_button.click(restore_article, [trash, *filters], [article_status, table, listing, trash], api_name="restore_article")
         sync.click(rescan, None, status, api_name="rescan")
         # Files dropped into the folder are indexed in the background: say so while it runs.
         gr.Timer(2.0).tick(lambda: assistant.indexing.line(), None, indexing, api_name=False, show_progress="hidden")

@@ -350,3 +350,50 @@ def test_history_turns_off_for_the_session_when_the_file_fails_mid_use(tmp_path)
     assert desk.line().startswith("⚠️ History is off") and "locked" in desk.line()
     assert desk.call("conversations", "local", default=[]) == []
     holder.execute("ROLLBACK")
+
+
+def test_articles_are_listed_filtered_shown_as_indexed_and_deleted_to_a_restorable_trash(assistant, tmp_path):
+    from gradio_client import Client
+
+    from rag.config import load_config
+    from rag.stores import open_store
+
+    seeds, index = tmp_path / "seeds", tmp_path / "index"
+    shutil.copytree(assistant.config.seeds_dir, seeds)
+    shutil.copytree(assistant.config.index_dir, index)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    proc = start_process([str(ROOT / "app.py"), "--port", str(port), "--seeds", str(seeds), "--index", str(index)],
+                         url, tmp_path / "app.log", {"RAG_LLM_BACKEND": "extractive"})
+    rows = lambda table: table["data"] if isinstance(table, dict) else table  # noqa: E731
+    ask = lambda client, q: client.predict(q, [], "Extractive (no model)", 5, api_name="/respond")  # noqa: E731
+    question, file = "乐陵市总工会2022年成立了多少个基层工会？", "004_27a72bc7b7d6e54f.txt"
+    try:
+        client = Client(url, verbose=False)
+        table, line = client.predict("", "", 1, api_name="/articles")
+        every = len(open_store(load_config(index_dir=index)).manifest.files)
+        assert len(rows(table)) > every and "articles; page 1 of 1" in line  # a seed file holds several articles
+        table, line = client.predict("", "樂陵", 1, api_name="/articles")  # either script
+        found = rows(table)
+        assert found and all(r[0] == file for r in found) and "樂陵" in found[0][2]
+        _, nothing = client.predict("2031/01", "", 1, api_name="/articles")
+        assert nothing.startswith("No article matches")
+        shown = client.predict(file, found[0][1], api_name="/article")
+        assert shown.count("class='sentence'") >= 5 and "樂陵" in shown
+
+        assert file in ask(client, question)[1]
+        status, _, _, trash = client.predict(file, "", "", 1, api_name="/delete_article")
+        assert "moved to .trash/" in status and "1 removed" in status, status
+        assert not (seeds / file).exists() and list((seeds / ".trash").rglob(file))
+        assert file not in open_store(load_config(index_dir=index)).manifest.files  # its chunks left the index
+        assert file not in ask(client, question)[1]  # the next answer cannot cite it
+
+        [trashed] = [c[0] if isinstance(c, (list, tuple)) else c for c in trash["choices"]] if isinstance(trash, dict) else [None]
+        status, _, _, _ = client.predict(trashed, "", "", 1, api_name="/restore_article")
+        assert "is back" in status and (seeds / file).exists()
+        assert file in ask(client, question)[1]
+        status, *_ = client.predict("../outside.txt", "", "", 1, api_name="/delete_article")
+        assert status.startswith("Not deleted")
+    finally:
+        proc.terminate()
+        proc.wait(20)

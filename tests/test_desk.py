@@ -148,3 +148,48 @@ def test_feedback_exported_as_cases_that_rag_eval_grades(tmp_path):
     assert grade(unknown, answer("没有找到", refused=True)).correct
     assert case(journal.turn(right))["model"] == "m"
     assert json.loads(out.read_text(encoding="utf-8").splitlines()[0])["question"]
+
+
+def test_datelines_and_bylines_are_read_from_the_text():
+    from rag.desk.articles import dateline, reporter
+
+    assert dateline("本报讯 2023年5月12日，工会召开大会") == "2023-05-12"
+    assert dateline("2023-13-01 不是日期；2022.4.3 是") == "2022-04-03"
+    assert reporter("标题\n本报记者 李润钊\n正文") == "李润钊"
+    assert reporter("本报讯(通讯员张璐 记者李玉波)近日") == "李玉波"  # the reporter, not the correspondent
+    assert reporter("本报通讯员 沈岳摄") == "" and dateline("今年以来") == ""
+
+
+def test_the_catalogue_filters_by_folder_and_text_in_either_script():
+    from rag.desk.articles import Entry, matching
+
+    entries = [Entry("2024/07/page2.txt", 0, "乐陵市总工会开展活动", 0, 3, reporter="李润钊"),
+               Entry("2024/07/sub/page3.pdf", 1, "济南驿站", 2, 4), Entry("2024/070/x.txt", 0, "其他", 0, 1),
+               Entry("top.txt", 0, "宜昌疗休养基地", 0, 2, date="2023-05-12")]
+    assert [e.source for e in matching(entries, "2024/07")] == ["2024/07/page2.txt", "2024/07/sub/page3.pdf"]
+    assert [e.source for e in matching(entries, "", "樂陵")] == ["2024/07/page2.txt"]
+    assert [e.source for e in matching(entries, "", "2023-05")] == ["top.txt"]
+    assert matching(entries, "2031") == [] and entries[1].folder == "2024/07/sub" and entries[1].format == "pdf"
+
+
+def test_the_trash_keeps_paths_restores_and_never_overwrites(tmp_path):
+    from rag.desk.articles import restore, to_trash, trashed
+
+    seeds = tmp_path / "seeds"
+    (seeds / "2024").mkdir(parents=True)
+    (seeds / "2024" / "a.txt").write_text("原文", encoding="utf-8")
+    place = to_trash(seeds, "2024/a.txt")
+    assert not (seeds / "2024" / "a.txt").exists() and place.read_text(encoding="utf-8") == "原文"
+    [(kept, source)] = trashed(seeds)
+    assert source == "2024/a.txt" and kept.endswith("/2024/a.txt")
+    (seeds / "2024" / "a.txt").write_text("新的同名文件", encoding="utf-8")
+    with pytest.raises(FileExistsError, match="nothing was overwritten"):
+        restore(seeds, kept)
+    assert (seeds / "2024" / "a.txt").read_text(encoding="utf-8") == "新的同名文件"
+    (seeds / "2024" / "a.txt").unlink()
+    assert restore(seeds, kept) == "2024/a.txt" and (seeds / "2024" / "a.txt").read_text(encoding="utf-8") == "原文"
+    for outside in ("../elsewhere.txt", "/etc/passwd"):
+        with pytest.raises(ValueError, match="not a path inside"):
+            to_trash(seeds, outside)
+    with pytest.raises(FileNotFoundError):
+        to_trash(seeds, "2024/missing.txt")

@@ -1,0 +1,138 @@
+"""The archive's articles as a user manages them: a catalogue built from the index, and a trash.
+
+The catalogue is one pass over the store's chunks (source, title, article, pages, chunk
+count), plus the dateline and reporter the article's first chunk states and the problem the
+indexer recorded for a file it could not read; it is built once per index generation, so
+listing and filtering 20,000 articles is a walk over a list. Deleting moves the file into
+`.trash/` inside the seeds folder (hidden: the indexer skips it, so the next update drops its
+chunks and vectors from FAISS or Milvus alike); restoring moves it back.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ..clean import to_search_form
+
+TRASH = ".trash"
+_DATE = re.compile(r"((?:19|20)\d\d)\s*[年.\-/]\s*(\d{1,2})\s*[月.\-/]\s*(\d{1,2})\s*日?")
+# 本报记者 李润钊 / 本报讯(记者张琳 通讯员林龙婷) / (通讯员张璐 记者李玉波): the reporter, not a photographer
+_REPORTER = re.compile(r"记者[\s\u3000]*([\u4e00-\u9fff]{2,3})(?=[\s\u3000、，,）)]|通讯员|本报)")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One article of a seed file, or a file that holds none (then `problem` says why)."""
+
+    source: str  # path inside the seeds folder
+    article: int
+    title: str
+    pages: int  # pages a PDF article spans (0 for other formats)
+    chunks: int
+    date: str = ""  # YYYY-MM-DD when the article states it
+    reporter: str = ""
+    problem: str = ""
+
+    @property
+    def folder(self) -> str:
+        parent = str(PurePosixPath(self.source).parent)
+        return "" if parent == "." else parent
+
+    @property
+    def format(self) -> str:
+        return PurePosixPath(self.source).suffix.lower().lstrip(".")
+
+
+def dateline(text: str) -> str:
+    """The first date the text states, as YYYY-MM-DD ("" when none is a real date)."""
+    for m in _DATE.finditer(text):
+        year, month, day = (int(g) for g in m.groups())
+        if 1 <= month <= 12 and 1 <= day <= 31:
+            return f"{year:04d}-{month:02d}-{day:02d}"
+    return ""
+
+
+def reporter(text: str) -> str:
+    m = _REPORTER.search(text[:300])  # the byline, not a reporter the story mentions
+    return m.group(1) if m else ""
+
+
+def catalogue(store) -> list[Entry]:
+    """Every article the index holds, in file order, and every file it holds nothing of."""
+    groups: dict[tuple[str, int], list] = {}
+    for chunk in store.iter_chunks():
+        groups.setdefault((chunk.source, chunk.article), []).append(chunk)
+    entries = []
+    for (source, article), chunks in groups.items():
+        chunks.sort(key=lambda c: c.start)
+        head = chunks[0].text
+        pages = {c.page for c in chunks if c.page}
+        entries.append(Entry(source, article, chunks[0].title, len(pages), len(chunks), dateline(head), reporter(head)))
+    entries += [Entry(source, 0, "", 0, 0, problem=why) for source, why in store.manifest.problems.items()]
+    return sorted(entries, key=lambda e: (e.source, e.article))
+
+
+def matching(entries: list[Entry], folder: str = "", text: str = "") -> list[Entry]:
+    """Entries in `folder` (and its subfolders) whose path, title, reporter or date holds `text`
+    (either script)."""
+    folder = folder.strip().strip("/")
+    wanted = to_search_form(text.strip())
+    out = []
+    for e in entries:
+        if folder and not (e.folder == folder or e.folder.startswith(folder + "/")):
+            continue
+        if wanted and wanted not in to_search_form(f"{e.source} {e.title} {e.reporter} {e.date}"):
+            continue
+        out.append(e)
+    return out
+
+
+def to_trash(seeds: Path, source: str) -> Path:
+    """Move a seed file into the trash, keeping its path; returns where it went."""
+    path = _inside(seeds, source)
+    if not path.is_file():
+        raise FileNotFoundError(f"{source} is not in the seeds folder (deleted already?)")
+    target = seeds / TRASH / time.strftime("%Y%m%d-%H%M%S") / source
+    while target.exists():  # deleted twice within a second
+        target = target.with_name("_" + target.name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(path, target)
+    return target
+
+
+def trashed(seeds: Path) -> list[tuple[str, str]]:
+    """(trash path, original source) of every file in the trash, the latest first."""
+    root = seeds / TRASH
+    if not root.is_dir():
+        return []
+    out = []
+    for path in root.rglob("*"):
+        if path.is_file():
+            relative = path.relative_to(root)
+            out.append((relative.as_posix(), PurePosixPath(*relative.parts[1:]).as_posix()))
+    return sorted(out, reverse=True)
+
+
+def restore(seeds: Path, trash_path: str) -> str:
+    """Move a trashed file back to its place; refused, by name, when a file is there now."""
+    path = _inside(seeds / TRASH, trash_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{trash_path} is not in the trash")
+    source = PurePosixPath(*PurePosixPath(trash_path).parts[1:]).as_posix()
+    target = _inside(seeds, source)
+    if target.exists():
+        raise FileExistsError(f"{source} exists again in the seeds folder; move it away first, nothing was overwritten")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(path, target)
+    return source
+
+
+def _inside(root: Path, relative: str) -> Path:
+    """`root / relative`, refusing a path that leads out of `root` (`../`, an absolute path)."""
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root.resolve()) or path == root.resolve():
+        raise ValueError(f"{relative!r} is not a path inside {root}")
+    return path
