@@ -13,6 +13,7 @@ import hmac
 import html
 import logging
 import os
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from rag.clean import SkippedFileError, UnreadableFileError  # noqa: E402
 from rag.chunk import split_sentences  # noqa: E402
 from rag.desk import Journal, JournalError, open_journal  # noqa: E402
 from rag.desk.articles import catalogue, matching, restore, to_trash, trashed  # noqa: E402
+from rag.desk.pages import cached_png  # noqa: E402
 from rag.desk.journal import answer_model, generation  # noqa: E402
 from rag.loaders import SUPPORTED, load  # noqa: E402
 from rag.server import is_loopback  # noqa: E402
@@ -57,6 +59,7 @@ CSS = """
 .article .sentence {border-right:2px solid var(--border-color-accent); padding:0 2px}
 """
 PAGE_ROWS = 50
+PAGES = Path(tempfile.gettempdir()) / "zhiwen-pages"  # rendered PDF pages, served to the page (allowed_paths)
 COLUMNS = ["file", "article", "title", "format", "pages", "chunks", "date", "reporter", "problem"]
 
 
@@ -84,9 +87,25 @@ def sources_html(answer: Answer | None, assistant: Assistant) -> str:
             f"<div class='source'><div><b>[{number}] {html.escape(title)}</b></div>"
             f"<div class='meta'>{html.escape(passage.source)}{page} · characters {passage.start}–{passage.end}{quoted}</div>"
             f"<p>{_highlight(passage.text, spans)}</p>"
-            f"<details><summary>Whole article</summary><p>{html.escape(article).replace(chr(10), '<br>')}</p></details></div>"
+            f"<details><summary>Whole article</summary><p>{html.escape(article).replace(chr(10), '<br>')}</p></details>"
+            f"{printed_page(passage, assistant)}</div>"
         )
     return "".join(blocks)
+
+
+def printed_page(passage, assistant: Assistant) -> str:
+    """For a PDF source: its page as printed, the quoted span highlighted, one click away."""
+    if not passage.page or not passage.source.lower().endswith(".pdf"):
+        return ""
+    path = assistant.config.seeds_dir / passage.source
+    try:
+        png = cached_png(path, passage.page, passage.quote or passage.text[:60], PAGES)
+    except Exception as exc:  # a page that will not render costs the answer nothing
+        log.warning("%s p. %d: page not rendered (%s)", passage.source, passage.page, exc)
+        return ""
+    return (f"<details class='page'><summary>Page {passage.page} as printed</summary>"
+            f"<img src='/gradio_api/file={html.escape(str(png))}' alt='page {passage.page} of {html.escape(passage.source)}' "
+            f"style='max-width:100%'></details>")
 
 
 def _highlight(text: str, spans: list[tuple[int, int]]) -> str:
@@ -468,7 +487,8 @@ def main() -> None:
         log.warning("serving on %s without a password: anyone who can reach this port can read the archive; "
                     "set --api-key or RAG_API_KEY", args.host)
     key = args.api_key
-    demo.launch(server_name=args.host, server_port=args.port, theme=THEME, css=CSS, footer_links=[],
+    PAGES.mkdir(parents=True, exist_ok=True)
+    demo.launch(server_name=args.host, server_port=args.port, theme=THEME, css=CSS, footer_links=[], allowed_paths=[str(PAGES)],
                 auth=LoginThrottle(key) if key else None,
                 auth_message="zhiwen: the password is the server's API key (any user name).")
 

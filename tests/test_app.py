@@ -75,6 +75,24 @@ def test_client_refusal_and_bad_upload(app_url, tmp_path):
     assert "320" in message_text(chat[-1]["content"]) and "999_new.txt" in sources
 
 
+def assert_page_highlighted(url: str, sources: str) -> None:
+    """The PDF source's page, as the browser fetches it, has the highlight painted on it."""
+    import io
+    import re
+
+    import httpx
+    from PIL import Image
+
+    from rag.desk.pages import HIGHLIGHT
+
+    found = re.search(r"<img src='(/gradio_api/file=[^']+\.png)'", sources)
+    assert found, "no page image beside the PDF source"
+    reply = httpx.get(url.rstrip("/") + found.group(1))
+    assert reply.status_code == 200
+    image = Image.open(io.BytesIO(reply.content)).convert("RGB")
+    assert sum(1 for pixel in image.getdata() if pixel == HIGHLIGHT) > 500
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -139,6 +157,7 @@ def test_upload_of_every_format_and_a_folder_that_changes_under_the_app(app_url,
     assert "Refused: notes.rtf: not a format" in status and (seeds / "测试版面.pdf").exists() and (seeds / "memo.docx").exists()
     chat, sources, _ = client.predict("测试县总工会今年建成了多少个户外劳动者驿站？", [], "Extractive (no model)", 5, api_name="/respond")
     assert "48" in message_text(chat[-1]["content"]) and "测试版面.pdf" in sources and "p. 1" in sources
+    assert_page_highlighted(url, sources)
 
     # a file dropped into a subfolder by hand is noticed by the next question, without a button, and
     # indexed in the background: a question soon after finds it

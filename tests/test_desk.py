@@ -193,3 +193,35 @@ def test_the_trash_keeps_paths_restores_and_never_overwrites(tmp_path):
             to_trash(seeds, outside)
     with pytest.raises(FileNotFoundError):
         to_trash(seeds, "2024/missing.txt")
+
+
+def test_the_printed_page_has_the_quoted_span_highlighted_across_a_line_break(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from formats import write_pdf
+
+    from rag.desk.pages import HIGHLIGHT, cached_png, render
+
+    pdf = tmp_path / "版面.pdf"
+    write_pdf(["测试县总工会建成一批驿站", "本报讯 测试县总工会今年建成户外劳动者驿站48个，覆盖全部乡镇，为快递员、外卖骑手提供歇脚、饮水、充电等服务。"], pdf)
+    quote = "驿站48个，覆盖全部乡镇，为快递员、外卖骑手提供歇脚"  # wraps onto the next line of its column
+    page = render(pdf, 1, quote)
+    assert len(page.boxes) == len(quote)
+    tops = sorted(top for _, top, _, _ in page.boxes)
+    assert sum(b - a > 8 for a, b in zip(tops, tops[1:])) == 1  # two lines of print
+    image = page.image
+    painted = total = 0
+    for left, top, right, bottom in page.boxes:
+        inside = [image.getpixel((x, y)) for x in range(left, right) for y in range(top, bottom)]
+        assert sum(p == HIGHLIGHT for p in inside) > len(inside) / 6  # the paper under each character is highlighted
+        painted, total = painted + sum(p == HIGHLIGHT for p in inside), total + len(inside)
+    assert painted > 0.4 * total  # glyph boxes are tight: the ink covers about half
+    width, height = image.size
+    assert image.getpixel((width - 5, height - 5)) == (255, 255, 255)  # nothing else is
+    assert render(pdf, 1, "这句话不在这一页上").boxes == []
+    with pytest.raises(ValueError, match="has 1 pages"):
+        render(pdf, 3, quote)
+    png = cached_png(pdf, 1, quote, tmp_path / "pages")
+    assert png.exists() and cached_png(pdf, 1, quote, tmp_path / "pages") == png

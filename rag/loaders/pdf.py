@@ -32,6 +32,7 @@ class Box(NamedTuple):
     x1: float
     y1: float
     text: str
+    chars: tuple = ()  # (character, its box) of the line: where a quoted span is drawn on the page
 
 
 def load(path: Path, max_mb: float) -> Document:
@@ -80,7 +81,7 @@ def _lines(page) -> list[Box]:
             text = "".join(c for c, _ in chars).strip()
             if text:
                 boxes.append(Box(min(b[0] for _, b in chars), min(b[1] for _, b in chars),
-                                 max(b[2] for _, b in chars), max(b[3] for _, b in chars), text))
+                                 max(b[2] for _, b in chars), max(b[3] for _, b in chars), text, tuple(chars)))
             chars.clear()
 
         for i in range(textpage.count_chars()):
