@@ -33,7 +33,7 @@ from rag.desk.pages import cached_png  # noqa: E402
 from rag.desk.journal import answer_model, generation  # noqa: E402
 from rag.loaders import SUPPORTED, load  # noqa: E402
 from rag.server import is_loopback  # noqa: E402
-from rag.types import Answer  # noqa: E402
+from rag.types import Answer, Scope  # noqa: E402
 from rag.upload import store_upload  # noqa: E402
 
 log = logging.getLogger("zhiwen.app")
@@ -207,13 +207,13 @@ def build(assistant: Assistant, desk: Desk | None = None) -> gr.Blocks:
     desk = desk or Desk(*open_journal(assistant.config.desk_file))
 
     def respond(message: str, chat: list[dict], model: str, k: float, conversation: str | None, turns: list,
-                request: gr.Request):
+                scope: Scope, request: gr.Request):
         assistant.configure(**models[model], k=int(k))
         prior = list(chat)
         chat = prior + [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
         turns = list(turns) + [None, None]  # the turn id of each message of `chat` (None for questions)
         try:
-            for item in assistant.ask_stream(message, history=prior):
+            for item in assistant.ask_stream(message, history=prior, scope=scope):
                 if isinstance(item, Answer):
                     chat[-1]["content"] = item.text
                     if conversation is None:
@@ -225,7 +225,7 @@ def build(assistant: Assistant, desk: Desk | None = None) -> gr.Blocks:
                 else:
                     chat[-1]["content"] += item
                     yield chat, gr.skip(), "", gr.skip(), gr.skip()
-        except (QuestionError, RuntimeError) as exc:
+        except (QuestionError, RuntimeError, ValueError) as exc:
             chat[-1]["content"] = f"⚠️ {exc}"
             yield chat, sources_html(None, assistant), message, conversation, turns
 
@@ -308,6 +308,19 @@ def build(assistant: Assistant, desk: Desk | None = None) -> gr.Blocks:
 
     articles = Catalogue(assistant)
 
+    def set_scope(folder: str, since: str, until: str):
+        """The part of the archive this tab asks (kept per tab, like its conversation)."""
+        try:
+            scope = Scope(folder.strip(), since.strip(), until.strip())
+        except ValueError as exc:
+            return gr.skip(), f"{exc}; the filter is unchanged."
+        if not scope:
+            return scope, "Questions are asked of the whole archive."
+        count = len(matching(articles.entries(), scope.folder)) if not (scope.since or scope.until) else None
+        said = " · ".join(x for x in (scope.folder and f"folder {scope.folder}", scope.since and f"from {scope.since}",
+                                       scope.until and f"until {scope.until}") if x)
+        return scope, f"Questions are asked of: {said}" + (f" ({count} articles)." if count is not None else ".")
+
     def list_articles(folder: str, text: str, number: float):
         return articles.page(folder, text, number)
 
@@ -375,6 +388,7 @@ def build(assistant: Assistant, desk: Desk | None = None) -> gr.Blocks:
                 gr.Markdown("### Sources")
                 sources = gr.HTML(sources_html(None, assistant), elem_id="sources")
         conversation = gr.State(None)  # per browser tab: two tabs are two conversations
+        scope = gr.State(Scope())
         turns = gr.State([])
         rated = gr.State(None)
         with gr.Accordion("Conversations", open=False):
@@ -410,6 +424,11 @@ def build(assistant: Assistant, desk: Desk | None = None) -> gr.Blocks:
             with gr.Row():
                 model = gr.Radio(list(models), value=next(iter(models)), label="Answer model")
                 k = gr.Slider(1, 10, value=assistant.config.k, step=1, label="Passages retrieved")
+            with gr.Row():
+                scope_folder = gr.Textbox(label="Ask only the folder", placeholder="2024/07", elem_id="scope-folder")
+                scope_since = gr.Textbox(label="Articles dated from", placeholder="YYYY-MM-DD", elem_id="scope-since")
+                scope_until = gr.Textbox(label="until", placeholder="YYYY-MM-DD", elem_id="scope-until")
+            scope_line = gr.Markdown(elem_id="scope-line")
             # No file_types filter: Gradio would refuse a whole batch for one odd file; each file is judged on its own.
             upload = gr.File(label=f"Add articles ({' '.join(SUPPORTED)})", file_count="multiple")
             replace = gr.Checkbox(False, label="Replace files that have the same name (otherwise both are kept)")
@@ -419,7 +438,7 @@ def build(assistant: Assistant, desk: Desk | None = None) -> gr.Blocks:
             status = gr.Markdown()
 
         for trigger in (question.submit, send.click):
-            trigger(respond, [question, chatbot, model, k, conversation, turns], [chatbot, sources, question, conversation, turns],
+            trigger(respond, [question, chatbot, model, k, conversation, turns, scope], [chatbot, sources, question, conversation, turns],
                     api_name="respond" if trigger == send.click else False
                     ).then(after_answer, None, [history_line, past], api_name=False)
         clear.click(lambda: ([], sources_html(None, assistant), "", None, []), None, [chatbot, sources, question, conversation, turns], api_name=False)
@@ -430,6 +449,9 @@ def build(assistant: Assistant, desk: Desk | None = None) -> gr.Blocks:
         rename_button.click(rename, [past, title], [past, conversation_status], api_name=False)
         delete_button.click(delete, [past, conversation], [past, chatbot, conversation, turns, conversation_status], api_name=False)
         add.click(add_articles, [upload, replace], status, api_name="add_articles")
+        for box in (scope_folder, scope_since, scope_until):
+            box.submit(set_scope, [scope_folder, scope_since, scope_until], [scope, scope_line], api_name=False)
+            box.blur(set_scope, [scope_folder, scope_since, scope_until], [scope, scope_line], api_name=False)
         filters = [folder, find, number]
         for trigger in (show.click, folder.submit, find.submit, number.submit):
             trigger(list_articles, filters, [table, listing], api_name="articles" if trigger == show.click else False)

@@ -26,7 +26,7 @@ from .reader import Reader, Support, Verdicts
 from .retrieve import Retriever
 from .stores import CorruptIndexError, IndexMissingError, check_compatible, open_store
 from .segment import segment
-from .types import Answer, Article, Document, Passage
+from .types import Answer, Article, Document, Passage, Scope
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +151,10 @@ class Assistant:
         self._indexer.request()
         return self._indexer.wait() if wait else None
 
-    def retrieve(self, question: str, k: int | None = None, fusion: str | None = None) -> list[Passage]:
-        """The k passages that best support an answer, best first."""
+    def retrieve(self, question: str, k: int | None = None, fusion: str | None = None,
+                 scope: Scope | None = None) -> list[Passage]:
+        """The k passages that best support an answer, best first; with a scope, from its folder
+        and date range only."""
         query = self.check_question(question)
         k = k or self.config.k
         if k < 1:
@@ -161,7 +163,7 @@ class Assistant:
             self.sync()
         retriever = self.retriever
         with self._lock:
-            return retriever.search(query, k, fusion)
+            return retriever.search(query, k, fusion, scope)
 
     def check_question(self, question: str) -> str:
         if not isinstance(question, str):
@@ -210,16 +212,16 @@ class Assistant:
                 self._generator_loaded = True
             return self._generator
 
-    def ask(self, question: str, history: Sequence | None = None) -> Answer:
+    def ask(self, question: str, history: Sequence | None = None, scope: Scope | None = None) -> Answer:
         """A short answer with verified citations, or a refusal when the articles do not say."""
         answer = None
-        for item in self.ask_stream(question, history):
+        for item in self.ask_stream(question, history, scope):
             if isinstance(item, Answer):
                 answer = item
         assert answer is not None
         return answer
 
-    def ask_stream(self, question: str, history: Sequence | None = None) -> Iterator[str | Answer]:
+    def ask_stream(self, question: str, history: Sequence | None = None, scope: Scope | None = None) -> Iterator[str | Answer]:
         """Yield text pieces as they are generated, then the final `Answer`.
 
         A multi-part question (济南和淄博分别…) is answered part by part, each with its own
@@ -232,23 +234,23 @@ class Assistant:
         lang = language_of(asked)
         parts = split_question(asked)
         if len(parts) == 1:
-            yield from self._answer(asked, standalone_question(asked, history), lang, started)
+            yield from self._answer(asked, standalone_question(asked, history), lang, started, scope)
             return
         answers = []
         for number, part in enumerate(parts):
             yield ("\n" if number else "") + f"{part.subject}："
-            for item in self._answer(part.question, standalone_question(part.question, history), lang, started):
+            for item in self._answer(part.question, standalone_question(part.question, history), lang, started, scope):
                 if isinstance(item, Answer):
                     answers.append(item)
                 else:
                     yield item
         yield combine(parts, answers, lang, time.perf_counter() - started)
 
-    def _answer(self, asked: str, query: str, lang: str, started: float) -> Iterator[str | Answer]:
+    def _answer(self, asked: str, query: str, lang: str, started: float, scope: Scope | None = None) -> Iterator[str | Answer]:
         """One question through retrieval, evidence, the reader and the citation check."""
         retriever = self.retriever
         with self._lock:
-            passages = retriever.search(query, self.config.k)
+            passages = retriever.search(query, self.config.k, scope=scope)
         judge = self.judge
         ranked = rank(query, passages, retriever.index, self.embedder, self.config, judge)
         evidence = choose(query, ranked, self.config)

@@ -21,17 +21,21 @@ def main(argv: list[str] | None = None) -> int:
     folders.add_argument("--index", type=Path, default=argparse.SUPPRESS, help="index folder (default: index/)")
     folders.add_argument("--store", choices=("faiss", "milvus"), default=argparse.SUPPRESS, help="where the index lives")
     folders.add_argument("--milvus-uri", default=argparse.SUPPRESS, help="Milvus Lite file or server URI")
+    scoped = argparse.ArgumentParser(add_help=False)  # searched inside retrieval, not after it
+    scoped.add_argument("--folder", default="", help="only articles in this folder of the seeds (and its subfolders), e.g. 2024/07")
+    scoped.add_argument("--since", default="", help="only articles dated on or after this day (YYYY-MM-DD; undated ones are left out)")
+    scoped.add_argument("--until", default="", help="only articles dated on or before this day (YYYY-MM-DD)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("index", parents=[folders], help="build or update the index from the seeds folder")
     p.add_argument("--rebuild", action="store_true", help="re-embed everything instead of only changed files")
 
-    p = sub.add_parser("search", parents=[folders], help="show the passages that best match a question")
+    p = sub.add_parser("search", parents=[folders, scoped], help="show the passages that best match a question")
     p.add_argument("question")
     p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
     p.add_argument("--fusion", choices=("rrf", "cc", "dense", "bm25"), help="retriever (default: the configured hybrid)")
 
-    p = sub.add_parser("ask", parents=[folders], help="answer a question with citations (streams the answer)")
+    p = sub.add_parser("ask", parents=[folders, scoped], help="answer a question with citations (streams the answer)")
     p.add_argument("question")
     p.add_argument("--model", help="answer model: qwen2.5-coder-1.5b, qwen2.5-coder-0.5b or a GGUF path")
     p.add_argument("--extractive", action="store_true", help="no language model: show the best supporting sentences")
@@ -90,6 +94,12 @@ def _assistant(args: argparse.Namespace):
     return Assistant(seeds_dir=args.seeds, index_dir=args.index, **settings)
 
 
+def _scope(args: argparse.Namespace):
+    from .types import Scope
+
+    return Scope(args.folder, args.since, args.until)
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     """On a terminal the answer streams, then is replaced by the checked answer if that differs;
     piped, only the checked answer is printed. Either way it appears once."""
@@ -97,7 +107,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     live = sys.stdout.isatty()
     streamed, answer = "", None
-    for item in _assistant(args).ask_stream(args.question):
+    for item in _assistant(args).ask_stream(args.question, scope=_scope(args)):
         if isinstance(item, Answer):
             answer = item
         elif live:
@@ -160,7 +170,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    passages = _assistant(args).retrieve(args.question, k=args.k, fusion=args.fusion)
+    passages = _assistant(args).retrieve(args.question, k=args.k, fusion=args.fusion, scope=_scope(args))
     if not passages:
         print("no passages found")
     for rank, p in enumerate(passages, 1):

@@ -15,7 +15,7 @@ from .config import Config
 from .embed import Embedder
 from .index import tokenize
 from .stores import Store
-from .types import Chunk, Passage
+from .types import Chunk, Passage, Scope
 
 FUSIONS = ("rrf", "cc", "dense", "bm25")
 
@@ -27,19 +27,28 @@ class Retriever:
         self.config = config
         self._trigrams: dict[int, frozenset[str]] = {}  # per candidate, when first collapsed (an index update makes a new Retriever)
 
-    def dense(self, query: str, n: int) -> list[tuple[int, float]]:
+    def dense(self, query: str, n: int, within: set[int] | None = None) -> list[tuple[int, float]]:
         vector = self.embedder.encode_queries([query])[0]
-        return self.index.dense(vector, n)
+        return self.index.dense(vector, n, within)
 
-    def lexical(self, query: str, n: int) -> list[tuple[int, float]]:
-        return self.index.lexical(tokenize(query), n)
+    def lexical(self, query: str, n: int, within: set[int] | None = None) -> list[tuple[int, float]]:
+        return self.index.lexical(tokenize(query), n, within)
 
-    def search(self, question: str, k: int, fusion: str | None = None) -> list[Passage]:
+    def search(self, question: str, k: int, fusion: str | None = None, scope: Scope | None = None) -> list[Passage]:
+        """The k best passages; with a scope, of its articles only, chosen inside both searches (a
+        filter after them would leave fewer than k, or none, when the scope is small)."""
         query = to_search_form(question)
         n = max(self.config.candidates, k)
         fusion = fusion or self.config.fusion
-        dense = self.dense(query, n) if fusion != "bm25" else []
-        lexical = self.lexical(query, n) if fusion != "dense" else []
+        within = None
+        if scope:
+            from .desk.articles import in_scope
+
+            within = in_scope(self.index, scope)
+            if not within:
+                return []
+        dense = self.dense(query, n, within) if fusion != "bm25" else []
+        lexical = self.lexical(query, n, within) if fusion != "dense" else []
         ranked = self.fuse(dense, lexical, fusion)
         chunks = self.index.chunks(i for i, _ in ranked)
         ranked = [(i, s) for i, s in ranked if i in chunks]

@@ -5,7 +5,8 @@ Any OpenAI client, chat front-end or script can ask the archive:
     POST /v1/chat/completions   the answer, streamed over SSE with "stream": true; the text carries
                                 [n] markers and the response an extra `citations` list and `refused` flag
     GET  /v1/models             the one model this server answers with
-    POST /v1/search             {"query": "...", "k": 5} -> passages with scores
+    POST /v1/search             {"query": "...", "k": 5} -> passages with scores; both routes take
+                                "folder", "since", "until" (YYYY-MM-DD) to ask part of the archive
     POST /v1/feedback           {"id": "<completion id>", "rating": "up" | "down", "note": "..."}: a
                                 user's verdict on an answer, kept with it (`rag feedback export`)
     GET  /healthz               liveness, index size, and the background indexing's progress
@@ -40,7 +41,7 @@ from .assistant import Assistant, QuestionError
 from .desk import JournalError, open_journal
 from .desk.journal import answer_model, generation
 from .history import message_text
-from .types import Answer, Passage
+from .types import Answer, Passage, Scope
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +77,9 @@ def create_app(assistant: Assistant, api_key: str | None = None):
     def answering():
         return gate if gate is not None else contextlib.nullcontext()
 
-    def ask(question: str, history: list[dict]) -> Answer:
+    def ask(question: str, history: list[dict], scope: Scope) -> Answer:
         with answering():
-            return assistant.ask(question, history)
+            return assistant.ask(question, history, scope)
 
     # Every completion is kept with its id, so a client can say later whether it was right.
     journal, journal_off = open_journal(assistant.config.desk_file)
@@ -165,8 +166,9 @@ def create_app(assistant: Assistant, api_key: str | None = None):
             raise ApiError(400, "`query` must be a string", param="query")
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 100:
             raise ApiError(400, "`k` must be an integer from 1 to 100", param="k")
+        scope = scope_of(body)
         try:
-            passages = await run_in_threadpool(assistant.retrieve, query, k)
+            passages = await run_in_threadpool(assistant.retrieve, query, k, None, scope)
         except QuestionError as exc:
             raise ApiError(400, str(exc), param="query") from None
         return {"object": "list", "data": [citation(n, p) for n, p in enumerate(passages, 1)]}
@@ -182,10 +184,11 @@ def create_app(assistant: Assistant, api_key: str | None = None):
             question = assistant.check_question(question)
         except QuestionError as exc:
             raise ApiError(400, str(exc), param="messages") from None
+        scope = scope_of(body)
         completion = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": MODEL_ID}
         if body.get("stream"):
-            return StreamingResponse(stream(request, question, history, completion), media_type="text/event-stream")
-        answer = await run_in_threadpool(ask, question, history)
+            return StreamingResponse(stream(request, question, history, scope, completion), media_type="text/event-stream")
+        answer = await run_in_threadpool(ask, question, history, scope)
         await run_in_threadpool(keep, completion["id"], question, answer)
         return {**completion, "object": "chat.completion",
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": "stop"}],
@@ -211,7 +214,7 @@ def create_app(assistant: Assistant, api_key: str | None = None):
             raise ApiError(404, f"no answer with id `{turn}` is kept here", param="id", code="not_found")
         return {"id": turn, "object": "feedback", "rating": rating, "note": note or ""}
 
-    async def stream(request: Request, question: str, history: list[dict], completion: dict) -> AsyncIterator[str]:
+    async def stream(request: Request, question: str, history: list[dict], scope: Scope, completion: dict) -> AsyncIterator[str]:
         """Text pieces as deltas; the last chunk carries the checked answer (which replaces what
         streamed when the checks changed it), its citations and the refusal flag. A client that
         leaves stops its answer at the next token and frees the model for the next question."""
@@ -229,7 +232,7 @@ def create_app(assistant: Assistant, api_key: str | None = None):
                 try:
                     if left.is_set():  # it left while the question waited for the model
                         raise Stopped("left while waiting")
-                    for item in assistant.ask_stream(question, history):
+                    for item in assistant.ask_stream(question, history, scope):
                         items.put(item)
                         if isinstance(item, Answer):
                             keep(completion["id"], question, item)
@@ -277,6 +280,20 @@ def question_of(messages: object) -> tuple[str, list[dict]]:
         raise ApiError(400, "the last message must be the user's question", param="messages")
     history = [{"role": m["role"], "content": message_text(m.get("content"))} for m in messages[:-1] if m["role"] in ("user", "assistant")]
     return message_text(last.get("content")), history
+
+
+def scope_of(body: dict) -> Scope:
+    """The part of the archive a request asks: `folder`, `since`, `until` (YYYY-MM-DD)."""
+    values = {}
+    for field in ("folder", "since", "until"):
+        value = body.get(field, "") or ""
+        if not isinstance(value, str):
+            raise ApiError(400, f"`{field}` must be a string", param=field)
+        values[field] = value
+    try:
+        return Scope(**values)
+    except ValueError as exc:
+        raise ApiError(400, str(exc), param=str(exc).split("`")[1]) from None
 
 
 def usage(question: str, text: str) -> dict:

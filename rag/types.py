@@ -102,3 +102,22 @@ class Answer:
     refused: bool = False
     unverified: list[str] = field(default_factory=list)  # numbers in the text found in no passage
     meta: dict = field(default_factory=dict)  # language, standalone query, evidence, timings
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which articles a question is asked of: a folder of the seeds (and its subfolders) and a date
+    range (YYYY-MM-DD, either end open) of the articles' datelines. Empty: the whole archive."""
+
+    folder: str = ""
+    since: str = ""
+    until: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("since", "until"):
+            day = getattr(self, name)
+            if day and not (len(day) == 10 and day[4] == day[7] == "-" and (day[:4] + day[5:7] + day[8:]).isdigit()):
+                raise ValueError(f"`{name}` is a day written YYYY-MM-DD, not {day!r}")
+
+    def __bool__(self) -> bool:
+        return bool(self.folder.strip("/ ") or self.since or self.until)

@@ -261,3 +261,15 @@ def test_feedback_on_a_completion_is_kept_and_exported_as_a_case_rag_eval_runs(c
     assert days[0].split() == ["day", "answers", "right", "wrong"] and days[1].split()[2] == "1"
     assert main(["eval", str(cases), "--extractive", "--seeds", str(base / "seeds"), "--index", str(base / "index")]) == 0
     assert '"answer_accuracy": 1.0' in capsys.readouterr().out
+
+
+def test_search_and_answers_take_a_folder_and_a_date_range(client, server):
+    auth = {"Authorization": f"Bearer {KEY}"}
+    everything = httpx.post(f"{server}/v1/search", json={"query": "宜昌市疗休养基地", "k": 3}, headers=auth, timeout=60).json()["data"]
+    nothing = httpx.post(f"{server}/v1/search", json={"query": "宜昌市疗休养基地", "folder": "2031/01"}, headers=auth, timeout=60)
+    assert everything and nothing.status_code == 200 and nothing.json()["data"] == []
+    bad = httpx.post(f"{server}/v1/search", json={"query": "宜昌", "since": "last May"}, headers=auth, timeout=60)
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "since"
+    completion = client.chat.completions.create(model="zhiwen", messages=[{"role": "user", "content": "宜昌市在全省建立了多少家疗休养基地？"}],
+                                                extra_body={"since": "2030-01-01"})
+    assert completion.model_extra["refused"] is True  # no article of the seeds states a date that late

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 import time
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..clean import to_search_form
+from ..types import Scope
 
 TRASH = ".trash"
 _DATE = re.compile(r"((?:19|20)\d\d)\s*[年.\-/]\s*(\d{1,2})\s*[月.\-/]\s*(\d{1,2})\s*日?")
@@ -35,6 +38,7 @@ class Entry:
     date: str = ""  # YYYY-MM-DD when the article states it
     reporter: str = ""
     problem: str = ""
+    ids: tuple[int, ...] = field(default=(), compare=False, repr=False)  # its chunks
 
     @property
     def folder(self) -> str:
@@ -70,9 +74,34 @@ def catalogue(store) -> list[Entry]:
         chunks.sort(key=lambda c: c.start)
         head = chunks[0].text
         pages = {c.page for c in chunks if c.page}
-        entries.append(Entry(source, article, chunks[0].title, len(pages), len(chunks), dateline(head), reporter(head)))
+        entries.append(Entry(source, article, chunks[0].title, len(pages), len(chunks), dateline(head), reporter(head),
+                             ids=tuple(c.id for c in chunks)))
     entries += [Entry(source, 0, "", 0, 0, problem=why) for source, why in store.manifest.problems.items()]
     return sorted(entries, key=lambda e: (e.source, e.article))
+
+
+_catalogues: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_catalogues_lock = threading.Lock()
+
+
+def catalogue_of(store) -> list[Entry]:
+    """The store's catalogue, built at its first use and kept while the store is (an index update
+    makes a new store, so a new catalogue)."""
+    with _catalogues_lock:
+        if store not in _catalogues:
+            _catalogues[store] = catalogue(store)
+        return _catalogues[store]
+
+
+def in_scope(store, scope: Scope) -> set[int]:
+    """The chunk ids of the articles in the scope's folder and date range; an article that states
+    no date is outside any date range."""
+    ids: set[int] = set()
+    for e in matching(catalogue_of(store), scope.folder):
+        if (scope.since or scope.until) and not (e.date and (scope.since or e.date) <= e.date <= (scope.until or e.date)):
+            continue
+        ids.update(e.ids)
+    return ids
 
 
 def matching(entries: list[Entry], folder: str = "", text: str = "") -> list[Entry]:

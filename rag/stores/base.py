@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Protocol
+from typing import Collection, Iterable, Iterator, Protocol
 
 import numpy as np
 
@@ -81,10 +81,11 @@ class Store(Protocol):
 
     def __len__(self) -> int: ...
 
-    def dense(self, vector: np.ndarray, n: int) -> list[tuple[int, float]]:
-        """The n chunks nearest to a normalised query vector, as (chunk id, inner product)."""
+    def dense(self, vector: np.ndarray, n: int, within: Collection[int] | None = None) -> list[tuple[int, float]]:
+        """The n chunks nearest to a normalised query vector, as (chunk id, inner product); only
+        chunks in `within` when given (a folder or date filter, applied inside the search)."""
 
-    def lexical(self, terms: list[str], n: int) -> list[tuple[int, float]]:
+    def lexical(self, terms: list[str], n: int, within: Collection[int] | None = None) -> list[tuple[int, float]]:
         """The n chunks with the highest positive BM25 score for these jieba terms."""
 
     def chunks(self, ids: Iterable[int]) -> dict[int, Chunk]:

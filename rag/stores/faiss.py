@@ -16,7 +16,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Collection, Iterable, Iterator
 
 import numpy as np
 
@@ -52,19 +52,22 @@ class FaissStore:
 
     # ---- reads -------------------------------------------------------------
 
-    def dense(self, vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+    def dense(self, vector: np.ndarray, n: int, within: Collection[int] | None = None) -> list[tuple[int, float]]:
         if not self.chunk_list:
             return []
+        if within is not None:  # a filter: exact scores of the chunks in it (a subset; no index to search)
+            ids = np.fromiter(within, dtype=np.int64)
+            return _top(ids, self.vectors[ids] @ vector.astype(np.float32), n)
         scores, ids = self.faiss.search(vector.reshape(1, -1).astype(np.float32), min(n, len(self.chunk_list)))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
-    def lexical(self, terms: list[str], n: int) -> list[tuple[int, float]]:
+    def lexical(self, terms: list[str], n: int, within: Collection[int] | None = None) -> list[tuple[int, float]]:
         terms = [t for t in terms if t in self.terms.vocab] if self.chunk_list else []
         if not terms:
             return []
         scores = self.terms.scores(terms)
-        top = np.argsort(-scores)[:n]
-        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+        ids = np.arange(len(scores)) if within is None else np.fromiter(within, dtype=np.int64)
+        return [(i, s) for i, s in _top(ids, scores[ids], n) if s > 0]
 
     def chunks(self, ids: Iterable[int]) -> dict[int, Chunk]:
         return {i: self.chunk_list[i] for i in ids if 0 <= i < len(self.chunk_list)}
@@ -177,6 +180,12 @@ class FaissStore:
         if index.sentence_rows[-1] != len(sentence_vectors):
             raise CorruptIndexError(f"the index in {index_dir} is inconsistent (sentence counts differ); {repair_hint(index_dir)}")
         return index
+
+
+def _top(ids: np.ndarray, scores: np.ndarray, n: int) -> list[tuple[int, float]]:
+    """The n best (id, score), best first."""
+    order = np.argsort(-scores, kind="stable")[:n]
+    return [(int(ids[i]), float(scores[i])) for i in order]
 
 
 def make_faiss(vectors: np.ndarray, config: Config):

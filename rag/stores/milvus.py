@@ -30,7 +30,7 @@ import shutil
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Collection, Iterable, Iterator
 
 import numpy as np
 
@@ -123,28 +123,32 @@ class MilvusStore:
 
     # ---- reads -------------------------------------------------------------
 
-    def _visible(self) -> str:
-        """Rows of committed builds; the state is re-read now and then, so a build by another process shows up."""
+    def _visible(self, within: Collection[int] | None = None) -> str:
+        """Rows of committed builds (and of `within`, a filter's chunks); the state is re-read now and
+        then, so a build by another process shows up."""
         if time.monotonic() - self._read_at > _REFRESH_S:
             rows = self.client.query(f"{self.name}_meta", filter=f'key == "{_STATE}"', output_fields=["value"])
             if rows:
                 self.state = rows[0]["value"]
             self._read_at = time.monotonic()
-        return f"generation <= {self.state['committed']}"
+        visible = f"generation <= {self.state['committed']}"
+        return visible if within is None else f"{visible} and id in {sorted(int(i) for i in within)}"
 
-    def dense(self, vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+    def dense(self, vector: np.ndarray, n: int, within: Collection[int] | None = None) -> list[tuple[int, float]]:
+        if within is not None and not within:
+            return []
         hits = self.client.search(
             f"{self.name}_chunks", data=[vector.astype(np.float32).tolist()], anns_field="vector", limit=n,
-            filter=self._visible(), output_fields=["id"], search_params={"metric_type": "IP"},
+            filter=self._visible(within), output_fields=["id"], search_params={"metric_type": "IP"},
         )[0]
         return [(int(h["id"]), float(h["distance"])) for h in hits]
 
-    def lexical(self, terms: list[str], n: int) -> list[tuple[int, float]]:
+    def lexical(self, terms: list[str], n: int, within: Collection[int] | None = None) -> list[tuple[int, float]]:
         text = " ".join(t for t in terms if t.strip())
-        if not text:
+        if not text or (within is not None and not within):
             return []
         hits = self.client.search(
-            f"{self.name}_chunks", data=[text], anns_field="sparse", limit=n, filter=self._visible(), output_fields=["id"],
+            f"{self.name}_chunks", data=[text], anns_field="sparse", limit=n, filter=self._visible(within), output_fields=["id"],
         )[0]
         # Milvus Lite reports BM25 as a negative distance, servers as a positive score: the size is the score.
         return [(int(h["id"]), abs(float(h["distance"]))) for h in hits if h["distance"]]
