@@ -28,7 +28,7 @@ from rag.assistant import QuestionError  # noqa: E402
 from rag.clean import SkippedFileError, UnreadableFileError  # noqa: E402
 from rag.chunk import split_sentences  # noqa: E402
 from rag.desk import Journal, JournalError, open_journal  # noqa: E402
-from rag.desk.articles import catalogue, matching, restore, to_trash, trashed  # noqa: E402
+from rag.desk.articles import catalogue_of, matching, restore, to_trash, trashed  # noqa: E402
 from rag.desk.pages import cached_png  # noqa: E402
 from rag.desk.journal import answer_model, generation  # noqa: E402
 from rag.loaders import SUPPORTED, load  # noqa: E402
@@ -135,15 +135,9 @@ class Catalogue:
 
     def __init__(self, assistant: Assistant):
         self.assistant = assistant
-        self._lock = threading.Lock()
-        self._built: tuple[object, list] = (None, [])
 
     def entries(self) -> list:
-        store = self.assistant.retriever.index
-        with self._lock:
-            if self._built[0] is not store:
-                self._built = (store, catalogue(store))
-            return self._built[1]
+        return catalogue_of(self.assistant.retriever.index)
 
     def page(self, folder: str, text: str, number: float) -> tuple[list[list], str]:
         found = matching(self.entries(), folder, text)
@@ -352,6 +346,16 @@ def build(assistant: Assistant, desk: Desk | None = None) -> gr.Blocks:
         kept = place.relative_to(assistant.config.seeds_dir).as_posix()
         return after_change(f"{source} moved to {kept} (restorable below).", folder, text, number)
 
+    def reindex_article(source: str, folder: str, text: str, number: float):
+        source = source.strip()
+        if not source or not (assistant.config.seeds_dir / source).is_file():
+            return f"Not re-indexed: {source or 'choose a file'} is not in the seeds folder.", gr.skip(), gr.skip(), gr.skip()
+        report = assistant.index(progress=False, again={source})
+        problem = report.problems.get(source)
+        note = f"{source} re-indexed." + (f" Not indexed: {problem}" if problem else "")
+        rows, line = articles.page(folder, text, number)
+        return note, rows, line, gr.skip()
+
     def restore_article(trash_path: str | None, folder: str, text: str, number: float):
         if not trash_path:
             return "Choose a file in the trash first.", gr.skip(), gr.skip(), gr.skip()
@@ -414,6 +418,7 @@ def build(assistant: Assistant, desk: Desk | None = None) -> gr.Blocks:
                 source = gr.Textbox(label="File (click a row)", scale=3, elem_id="article-source")
                 article = gr.Number(0, label="Article in the file", precision=0, minimum=0, scale=1, elem_id="article-number")
                 open_button = gr.Button("Show as indexed", scale=1, elem_id="open-article")
+                reindex_button = gr.Button("Re-index file", scale=1, elem_id="reindex-article")
                 delete_article_button = gr.Button("Delete file (to trash)", variant="stop", scale=1, elem_id="delete-article")
             with gr.Row():
                 trash = gr.Dropdown([t for t, _ in trashed(assistant.config.seeds_dir)], label="Trash", scale=3, elem_id="trash")
@@ -458,6 +463,7 @@ def build(assistant: Assistant, desk: Desk | None = None) -> gr.Blocks:
         table.select(picked, table, [source, article], api_name=False)
         open_button.click(open_article, [source, article], article_view, api_name="article")
         delete_article_button.click(delete_article, [source, *filters], [article_status, table, listing, trash], api_name="delete_article")
+        reindex_button.click(reindex_article, [source, *filters], [article_status, table, listing, trash], api_name="reindex_article")
         restore_button.click(restore_article, [trash, *filters], [article_status, table, listing, trash], api_name="restore_article")
         sync.click(rescan, None, status, api_name="rescan")
         # Files dropped into the folder are indexed in the background: say so while it runs.

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
 from .answer import REFUSALS, Generator, extractive, language_of, leaks_system_prompt, load_generator
@@ -73,14 +73,15 @@ class Assistant:
                 self._embedder = load_embedder(self.config)
             return self._embedder
 
-    def index(self, rebuild: bool = False, progress: bool = True, watch=None) -> BuildReport:
-        """Bring index/ up to date with seeds/ (only new or changed files are embedded). Questions
-        meanwhile are answered from the index as it was; the new one replaces it when whole."""
+    def index(self, rebuild: bool = False, progress: bool = True, watch=None, again: Collection[str] = ()) -> BuildReport:
+        """Bring index/ up to date with seeds/ (only new or changed files are embedded, and the
+        files named in `again`). Questions meanwhile are answered from the index as it was; the
+        new one replaces it when whole."""
         with self._build_lock:
             stats = self._building = file_stats(self.config.seeds_dir)
             embedder = self.embedder
             try:
-                index, report = build(self.config.seeds_dir, self.config.index_dir, embedder, self.config, rebuild, progress, watch)
+                index, report = build(self.config.seeds_dir, self.config.index_dir, embedder, self.config, rebuild, progress, watch, again)
             finally:
                 self._building = None
             for problem in report.problems.values():

@@ -15,7 +15,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,9 +205,10 @@ NOWHERE = _Nowhere()
 
 
 def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, rebuild: bool = False, progress: bool = True,
-          watch: Callable[[object], None] | None = None) -> tuple[Store, BuildReport]:
-    """Bring the store in line with the seeds folder, embedding only what changed. `watch` is
-    given the build's progress bar (counting even when not shown), for a status page."""
+          watch: Callable[[object], None] | None = None, again: Collection[str] = ()) -> tuple[Store, BuildReport]:
+    """Bring the store in line with the seeds folder, embedding only what changed and the files
+    named in `again` (read, chunked and embedded anew). `watch` is given the build's progress bar
+    (counting even when not shown), for a status page."""
     started = time.time()
     report = BuildReport()
     config = config.with_overrides(seeds_dir=seeds_dir, index_dir=index_dir)
@@ -235,7 +236,7 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
                 report.problems[name] = f"{name}: cannot be read ({exc.strerror or exc})"
                 log.error("%s", report.problems[name])
                 continue
-            known = old is not None and old.manifest.files.get(name) == digest
+            known = old is not None and old.manifest.files.get(name) == digest and name not in again
             if known and name not in old.manifest.problems:
                 report.unchanged.append(name)
                 hashes[name] = digest

@@ -411,6 +411,8 @@ def test_articles_are_listed_filtered_shown_as_indexed_and_deleted_to_a_restorab
         status, _, _, _ = client.predict(trashed, "", "", 1, api_name="/restore_article")
         assert "is back" in status and (seeds / file).exists()
         assert file in ask(client, question)[1]
+        status, *_ = client.predict(file, "", "", 1, api_name="/reindex_article")
+        assert status == f"{file} re-indexed."
         status, *_ = client.predict("../outside.txt", "", "", 1, api_name="/delete_article")
         assert status.startswith("Not deleted")
     finally:

@@ -53,3 +53,12 @@ def test_a_scope_that_matches_nothing_finds_nothing_and_the_answer_is_a_refusal(
     assert not scoped.ask("甲市总工会建成了多少个职工驿站？", scope=Scope(folder="2023")).refused
     with pytest.raises(ValueError, match="`since` is a day written YYYY-MM-DD"):
         Scope(since="May 2023")
+
+
+def test_one_file_is_indexed_again_on_request_and_the_others_are_kept(scoped):
+    plain = scoped.index(progress=False)
+    assert plain.changed == [] and plain.embedded == 0
+    report = scoped.index(progress=False, again={"2024/07/b.txt"})
+    assert report.changed == ["2024/07/b.txt"] and report.embedded >= 1
+    assert sorted(report.unchanged) == ["2023/05/a.txt", "2024/07/sub/c.txt"]
+    assert sources(scoped.retrieve("乙市总工会建成了多少个驿站？", k=1, scope=Scope(since="2024-01-01"))) == {"2024/07/b.txt"}
