@@ -406,6 +406,7 @@ def test_articles_are_listed_filtered_shown_as_indexed_and_deleted_to_a_restorab
         assert not (seeds / file).exists() and list((seeds / ".trash").rglob(file))
         assert file not in open_store(load_config(index_dir=index)).manifest.files  # its chunks left the index
         assert file not in ask(client, question)[1]  # the next answer cannot cite it
+        assert "no longer in the seeds folder" in client.predict(file, 0, api_name="/article")  # another reader's view says so
 
         [trashed] = [c[0] if isinstance(c, (list, tuple)) else c for c in trash["choices"]] if isinstance(trash, dict) else [None]
         status, _, _, _ = client.predict(trashed, "", "", 1, api_name="/restore_article")
@@ -418,3 +419,46 @@ def test_articles_are_listed_filtered_shown_as_indexed_and_deleted_to_a_restorab
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_in_a_browser_a_pdf_citation_opens_its_highlighted_page_and_a_deleted_article_leaves_the_answers(assistant, tmp_path):
+    import io
+
+    from formats import write_pdf
+    from PIL import Image
+
+    from rag.desk.pages import HIGHLIGHT
+
+    seeds, index = tmp_path / "seeds", tmp_path / "index"
+    shutil.copytree(assistant.config.seeds_dir, seeds)
+    shutil.copytree(assistant.config.index_dir, index)
+    write_pdf(["测试县总工会建成一批驿站", "本报讯 测试县总工会今年建成户外劳动者驿站48个，覆盖全部乡镇。"], seeds / "测试版面.pdf")
+    question = "测试县总工会今年建成了多少个户外劳动者驿站？"
+    with _app_page(seeds, index, tmp_path / "app.log") as (browser, page):
+        page.locator("#question textarea").fill(question)
+        page.locator("#ask").click()
+        page.locator("#sources .source").first.wait_for(timeout=120_000)
+        assert "测试版面.pdf" in page.locator("#sources").inner_text()
+        page.get_by_text("Page 1 as printed").first.click()
+        image = page.locator("#sources details.page img").first
+        image.wait_for(state="visible", timeout=20_000)
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=20_000)
+        shot = Image.open(io.BytesIO(image.screenshot())).convert("RGB")
+        assert sum(1 for pixel in shot.getdata() if max(abs(a - b) for a, b in zip(pixel, HIGHLIGHT)) <= 6) > 100
+
+        page.get_by_text("Articles", exact=True).click()
+        page.locator("#article-text textarea").fill("测试版面")
+        page.locator("#list-articles").click()
+        page.locator("#article-table").get_by_text("测试版面.pdf").filter(visible=True).first.click()
+        page.wait_for_function("() => document.querySelector('#article-source textarea').value.endsWith('.pdf')", timeout=20_000)
+        page.locator("#delete-article").click()
+        page.get_by_text("moved to .trash/").wait_for(timeout=60_000)
+        page.locator("#clear").click()
+        page.locator("#question textarea").fill(question)
+        page.locator("#ask").click()
+        try:
+            page.wait_for_function("() => !document.querySelector('#sources').innerText.includes('appear here')", timeout=120_000)
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "articles.png"), full_page=True)
+        assert "测试版面.pdf" not in page.locator("#sources").inner_text()
+    assert not (seeds / "测试版面.pdf").exists()
