@@ -73,8 +73,8 @@ def run(name: str, n: int, work: Path, config: dict, seed: int) -> dict:
         bot.retriever.search = search
         answer = bot.ask(item["question"])
         entry["with_gold"] = row(answer, grade(item, answer).correct)
-        bot.retriever.search = lambda q, k, fusion=None: [
-            p for p in search(q, 3 * k, fusion) if p.source != gold_file and not holds(p)][:k]
+        bot.retriever.search = lambda q, k, fusion=None, scope=None: [
+            p for p in search(q, 3 * k, fusion, scope) if p.source != gold_file and not holds(p)][:k]
         answer = bot.ask(item["question"])
         entry["same_article"] = row(answer, answer.refused)
         bot.retriever.search = search
@@ -122,7 +122,7 @@ def run_seeds(work: Path, seed: int) -> dict:
         bot.retriever.search = search
         answer = bot.ask(item["question"])
         entry["with_gold"] = row(answer, grade(item, answer).correct)
-        bot.retriever.search = lambda q, k, fusion=None: [p for p in search(q, 3 * k, fusion) if not holds(p.text)][:k]
+        bot.retriever.search = lambda q, k, fusion=None, scope=None: [p for p in search(q, 3 * k, fusion, scope) if not holds(p.text)][:k]
         answer = bot.ask(item["question"])
         entry["same_article"] = row(answer, answer.refused)
         bot.retriever.search = search

@@ -51,7 +51,7 @@ def main() -> None:
         holds = lambda p: any(g in normalise(p.text) for g in golds)  # noqa: E731
         bot.retriever.search = search
         with_gold = bot.ask(item["question"])
-        bot.retriever.search = lambda q, k, fusion=None: [p for p in search(q, 3 * k, fusion) if not holds(p)][:k]
+        bot.retriever.search = lambda q, k, fusion=None, scope=None: [p for p in search(q, 3 * k, fusion, scope) if not holds(p)][:k]
         without = bot.ask(item["question"])
         rows.append({
             "question": item["question"],
