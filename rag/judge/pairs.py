@@ -111,7 +111,7 @@ class Neighbours:
 
 
 def negatives(corpus: Corpus, neighbours: Neighbours, q: Question, rng: random.Random,
-              same_paragraph: int = 3, same_article: int = 2) -> list[tuple[int, str]]:
+              same_paragraph: int = 3, same_article: int = 2, after_answer: bool = True) -> list[tuple[int, str]]:
     """(sentence, kind) near misses for a question: sentences that do not hold its answer."""
     shared = bigrams(q.text)
     own = [i for i in corpus.by_paragraph[q.paragraph] if i not in q.gold and not holds(corpus.sentences[i].text, q.answers)]
@@ -119,7 +119,7 @@ def negatives(corpus: Corpus, neighbours: Neighbours, q: Question, rng: random.R
     picked = own[: same_paragraph - 1] + rng.sample(own[same_paragraph - 1:], min(1, len(own[same_paragraph - 1:])))
     out = [(i, "same_paragraph") for i in picked]
     after = q.gold[-1] + 1  # reads the answer in its context, but does not state it itself
-    if after in own and after not in picked:
+    if after_answer and after in own and after not in picked:
         out.append((after, "after_answer"))
     article_paragraphs = set(corpus.by_article[q.article]) - {q.paragraph}
     if article_paragraphs:
