@@ -454,7 +454,8 @@ def test_in_a_browser_a_pdf_citation_opens_its_highlighted_page_and_a_deleted_ar
         page.wait_for_function("() => document.querySelector('#article-source textarea').value.endsWith('.pdf')", timeout=20_000)
         page.locator("#delete-article").click()
         page.get_by_text("moved to .trash/").wait_for(timeout=60_000)
-        page.locator("#clear").click()
+        page.locator("#clear").click()  # it also empties the question box: wait for it before typing
+        page.wait_for_function("() => document.querySelector('#sources').innerText.includes('appear here')", timeout=20_000)
         page.locator("#question textarea").fill(question)
         page.locator("#ask").click()
         try:
