@@ -33,7 +33,7 @@ from rag.desk.pages import cached_png  # noqa: E402
 from rag.desk.journal import answer_model, generation  # noqa: E402
 from rag.loaders import SUPPORTED, load  # noqa: E402
 from rag.server import is_loopback  # noqa: E402
-from rag.types import Answer, Scope  # noqa: E402
+from rag.types import Answer, Scope, ScopeError  # noqa: E402
 from rag.upload import store_upload  # noqa: E402
 
 log = logging.getLogger("zhiwen.app")
@@ -306,7 +306,7 @@ def build(assistant: Assistant, desk: Desk | None = None) -> gr.Blocks:
         """The part of the archive this tab asks (kept per tab, like its conversation)."""
         try:
             scope = Scope(folder.strip(), since.strip(), until.strip())
-        except ValueError as exc:
+        except ScopeError as exc:
             return gr.skip(), f"{exc}; the filter is unchanged."
         if not scope:
             return scope, "Questions are asked of the whole archive."

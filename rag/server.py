@@ -41,7 +41,7 @@ from .assistant import Assistant, QuestionError
 from .desk import JournalError, open_journal
 from .desk.journal import answer_model, generation
 from .history import message_text
-from .types import Answer, Passage, Scope
+from .types import Answer, Passage, Scope, ScopeError
 
 log = logging.getLogger(__name__)
 
@@ -292,8 +292,8 @@ def scope_of(body: dict) -> Scope:
         values[field] = value
     try:
         return Scope(**values)
-    except ValueError as exc:
-        raise ApiError(400, str(exc), param=str(exc).split("`")[1]) from None
+    except ScopeError as exc:
+        raise ApiError(400, str(exc), param=exc.field) from None
 
 
 def usage(question: str, text: str) -> dict:

@@ -104,6 +104,14 @@ class Answer:
     meta: dict = field(default_factory=dict)  # language, standalone query, evidence, timings
 
 
+class ScopeError(ValueError):
+    """A scope's day is not written YYYY-MM-DD; `field` says which."""
+
+    def __init__(self, field: str, value: str):
+        super().__init__(f"`{field}` is a day written YYYY-MM-DD, not {value!r}")
+        self.field = field
+
+
 @dataclass(frozen=True)
 class Scope:
     """Which articles a question is asked of: a folder of the seeds (and its subfolders) and a date
@@ -117,7 +125,7 @@ class Scope:
         for name in ("since", "until"):
             day = getattr(self, name)
             if day and not (len(day) == 10 and day[4] == day[7] == "-" and (day[:4] + day[5:7] + day[8:]).isdigit()):
-                raise ValueError(f"`{name}` is a day written YYYY-MM-DD, not {day!r}")
+                raise ScopeError(name, day)
 
     def __bool__(self) -> bool:
         return bool(self.folder.strip("/ ") or self.since or self.until)

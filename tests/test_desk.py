@@ -113,6 +113,7 @@ def test_a_process_killed_mid_write_loses_only_that_write(tmp_path):
 def test_facts_are_the_numbers_an_answer_gives_not_those_of_the_question():
     assert facts("乐陵市总工会2022年成立了15个基层工会。[1]", "乐陵市总工会2022年成立了多少个基层工会？") == ["15"]
     assert facts("The union built 300 rest stations.[1]") == ["300"]
+    assert facts("2021年新建了1个驿站。[1]", "2021年新建了几个驿站？") == ["1"]  # 1 is a number of its own, not part of 2021
 
 
 def test_feedback_exported_as_cases_that_rag_eval_grades(tmp_path):

@@ -14,11 +14,13 @@ import re
 from pathlib import Path
 
 from ..answer import language_of
+from ..cite import number_pattern, strip_markers
 from ..entities import chinese_entities
 from ..evaluate import normalise
 from .journal import Turn
 
-_MARKER = re.compile(r"\[\d+\]")
+# Numbers as `rag eval` sees them (thousands commas kept: it grades the answer's text as written,
+# unlike cite.numbers, which drops them to look numbers up in passages).
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _MOST_FACTS = 3
 
@@ -26,8 +28,9 @@ _MOST_FACTS = 3
 def facts(text: str, question: str = "") -> list[str]:
     """What an answer states that can be checked again: its numbers, else the names it gives
     that the question does not, in the form `rag eval` compares (simplified, NFKC)."""
-    text = normalise(_MARKER.sub("", text))
-    numbers = [n for n in _NUMBER.findall(text) if n not in normalise(question)]
+    text = normalise(strip_markers(text))
+    asked_numbers = set(_NUMBER.findall(normalise(question)))  # whole numbers: 1 is not asked by 2021
+    numbers = [n for n in _NUMBER.findall(text) if n not in asked_numbers]
     if numbers:
         return list(dict.fromkeys(numbers))[:_MOST_FACTS]
     asked = set(chinese_entities(question)) if question else set()
@@ -36,8 +39,7 @@ def facts(text: str, question: str = "") -> list[str]:
 
 def pattern(fact: str) -> str:
     """A fact as a regular expression; a number is not matched inside a longer one (15 ≠ 150)."""
-    escaped = re.escape(fact)
-    return rf"(?<![\d.]){escaped}(?![\d])" if fact[0].isdigit() else escaped
+    return number_pattern(fact) if fact[0].isdigit() else re.escape(fact)
 
 
 def case(turn: Turn) -> dict:

@@ -187,13 +187,10 @@ class Journal:
         """Mark an answer right (👍), wrong (👎) or unrated (None); a note, when given, replaces the
         last one. False when no such turn is stored."""
         rating = None if right is None else (1 if right else -1)
+        note = None if note is None else note.strip()[:2000]
         with self._transaction() as db:
-            if note is None:
-                changed = db.execute("UPDATE turns SET rating = ?, rated = ? WHERE id = ?", (rating, time.time(), turn))
-            else:
-                changed = db.execute("UPDATE turns SET rating = ?, note = ?, rated = ? WHERE id = ?",
-                                     (rating, note.strip()[:2000], time.time(), turn))
-            return changed.rowcount == 1
+            return db.execute("UPDATE turns SET rating = ?, note = COALESCE(?, note), rated = ? WHERE id = ?",
+                              (rating, note, time.time(), turn)).rowcount == 1
 
     def annotate(self, turn: str, note: str) -> bool:
         """Attach a note to an answer, keeping its rating."""

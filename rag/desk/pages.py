@@ -31,7 +31,7 @@ def render(path: Path, page: int, quote: str = "", scale: float = 1.5) -> PageIm
     import pypdfium2 as pdfium
     from PIL import Image, ImageChops, ImageDraw
 
-    from ..loaders.pdf import _lines, reading_order
+    from ..loaders.pdf import characters
 
     pdf = pdfium.PdfDocument(str(path))
     try:
@@ -40,7 +40,7 @@ def render(path: Path, page: int, quote: str = "", scale: float = 1.5) -> PageIm
         sheet = pdf[page - 1]
         height = sheet.get_height()
         image = sheet.render(scale=scale).to_pil().convert("RGB")
-        found = _span(reading_order(_lines(sheet)), quote)
+        found = _span(characters(sheet), quote)
     finally:
         pdf.close()
     boxes = [(int(l * scale), int((height - t) * scale), int(r * scale + 0.999), int((height - b) * scale + 0.999))
@@ -54,10 +54,9 @@ def render(path: Path, page: int, quote: str = "", scale: float = 1.5) -> PageIm
     return PageImage(image, boxes)
 
 
-def _span(lines, quote: str) -> list[tuple[float, float, float, float]]:
+def _span(chars, quote: str) -> list[tuple[float, float, float, float]]:
     """The boxes of the quote's characters, whitespace ignored; a quote whose end the page does
     not hold (it runs on to the next page) is highlighted as far as it matches."""
-    chars = [(c, box) for line in lines for c, box in line.chars if not c.isspace()]
     text = "".join(c for c, _ in chars)
     wanted = re.sub(r"\s+", "", quote)
     for length in range(len(wanted), _SHORTEST - 1, -1):

@@ -66,6 +66,12 @@ def load(path: Path, max_mb: float) -> Document:
     return Document(text, tuple(pages))
 
 
+def characters(page) -> list[tuple[str, tuple[float, float, float, float]]]:
+    """A page's characters (whitespace left out) with their boxes, in the order the loader reads
+    them: where a span of the extracted text stands on the page."""
+    return [(c, box) for line in reading_order(_lines(page)) for c, box in line.chars if not c.isspace()]
+
+
 def _lines(page) -> list[Box]:
     """Characters in the order PDFium reads them, cut into lines where the next character is not
     on the same baseline just to the right (PDFium's own line rectangles lose lines of fonts
