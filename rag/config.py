@@ -135,10 +135,10 @@ class Config:
     # answer rests on must reach it too.
     judge_candidates: int = 8  # DRCD_test held-out: 0.12 vs 0.107 of answerable refused, near misses let through equal, gold in evidence 0.887 vs 0.88; 0.46 vs 0.68 s
     judge_dir: Path = ROOT / "rag" / "judge"  # weights.safetensors and judge.json: the shipped judge, or one retrained (python -m rag.judge.train --out)
-    judge_max_tokens: int = 256  # question and sentence with its context; trained at 128, read longer so a long sentence keeps its end
-    judge_context_chars: int = 60  # of the two sentences before; trained on 30 of one, but news names its subject two sentences back
+    judge_max_tokens: int = 256  # question and sentence with its context, as trained (python -m rag.judge.train)
+    judge_context_chars: int = 120  # of the two sentences before; trained on 60, but news names its subject at a paragraph's start (seeds_dev d09: 0.03 -> 0.81)
     refuse_below: float = 0.72  # a question the judge does not read (English): best evidence score under which we refuse
-    judge_threshold: float = 0.2  # DRCD_test held-out (bench/judge.py --held-out), when chosen: 0.13 of answerable questions refused, 0.10 / 0.23 of near misses let through; now (8 candidates) 0.12, 0.107 / 0.27
+    judge_threshold: float = 0.2  # DRCD_test held-out (bench/judge.py --held-out), shipped judge, 8 candidates: see README, The judge
 
     def with_overrides(self, **overrides: object) -> "Config":
         known = {f.name: f for f in fields(self)}
