@@ -318,7 +318,7 @@ def test_a_quote_the_judge_rejects_is_no_support(assistant):
     """The model quotes a same-event sentence that does not state what is asked: its answer is
     refused, though the sentence holds the number it gives."""
     question = "宜昌市在全省建立了多少家疗休养基地？"
-    reply = "原文：宜昌市总安排100万元对市直单位进行疗休养专项补助\n答案：100万元[1]"
+    reply = "原文：宜昌市各级工会已组织2000余名抗疫一线职工代表开展疗休养活动\n答案：2000余名[1]"
     bot, model = scripted(assistant, reply, reply)
     items = list(bot.ask_stream(question))
     assert len(items) == 1 and items[0].refused and "judge" in items[0].meta["refusal_reason"]
