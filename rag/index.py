@@ -129,6 +129,11 @@ def seeds_changed(index: Store, seeds_dir: Path) -> bool:
 
 def chunk_file(path: Path, config: Config, name: str | None = None) -> list[Chunk]:
     """The chunks of one seed file of any supported format; `name` is its path relative to the seeds folder."""
+    return read_file(path, config, name)[0]
+
+
+def read_file(path: Path, config: Config, name: str | None = None) -> tuple[list[Chunk], str]:
+    """The chunks of one seed file and the date its metadata gives ("" when none)."""
     name = name or path.name
     size = path.stat().st_size
     if size > config.max_file_mb * 2**20:
@@ -140,22 +145,22 @@ def chunk_file(path: Path, config: Config, name: str | None = None) -> list[Chun
                                   "split it, or raise max_file_chunks (RAG_MAX_FILE_CHUNKS)")
     if document.pages:
         chunks = [dataclasses.replace(c, page=page_at(document, c.start)) for c in chunks]
-    return chunks
+    return chunks, document.date
 
 
-def _chunk_isolated(path: Path, name: str, config: Config) -> tuple[list[Chunk], str]:
-    """A file's chunks, or none and the reason: one bad file never stops the others."""
+def _chunk_isolated(path: Path, name: str, config: Config) -> tuple[list[Chunk], str, str]:
+    """A file's chunks and metadata date, or none and the reason: one bad file never stops the others."""
     try:
-        return chunk_file(path, config, name), ""
+        return *read_file(path, config, name), ""
     except SkippedFileError as exc:
         log.warning("%s", exc)
-        return [], _named(str(exc), path, name)
+        return [], "", _named(str(exc), path, name)
     except (UnreadableFileError, OSError) as exc:
         log.error("%s", exc)
-        return [], _named(str(exc), path, name)
+        return [], "", _named(str(exc), path, name)
     except Exception as exc:
         log.exception("%s: could not be indexed", name)
-        return [], f"{name}: could not be indexed ({type(exc).__name__}: {exc})"
+        return [], "", f"{name}: could not be indexed ({type(exc).__name__}: {exc})"
 
 
 def _named(message: str, path: Path, name: str) -> str:
@@ -219,6 +224,7 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
             log.warning("%s", message)
         report.problems.update(refused)
         hashes: dict[str, str] = {}
+        dates: dict[str, str] = {}  # file -> the date its metadata gives
         new_chunks: list[Chunk] = []
         from tqdm import tqdm
 
@@ -240,9 +246,13 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
             if known and name not in old.manifest.problems:
                 report.unchanged.append(name)
                 hashes[name] = digest
+                if name in old.manifest.dates:
+                    dates[name] = old.manifest.dates[name]
                 continue
-            chunks, problem = _chunk_isolated(path, name, config)
+            chunks, date, problem = _chunk_isolated(path, name, config)
             hashes[name] = digest  # a failed file is tried again at every build; only a new outcome rewrites
+            if date:
+                dates[name] = date
             if problem:
                 report.problems[name] = problem
             if known and problem == old.manifest.problems.get(name):
@@ -285,6 +295,7 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
             count=0,
             faiss="",
             problems={name: report.problems[name] for name in hashes if name in report.problems},
+            dates=dates,
         )
         store = old if old is not None else empty_store(config, embedder.name, embedder.dim)
         # Every indexed file not kept as it is: changed, removed, or unreadable now (then absent from `hashes`).

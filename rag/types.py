@@ -14,6 +14,7 @@ class Document:
 
     text: str
     pages: tuple[int, ...] = ()
+    date: str = ""  # YYYY-MM-DD the file's own metadata gives (a web page's, a PDF's or Word file's creation date)
 
 
 @dataclass(frozen=True)

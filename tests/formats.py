@@ -16,8 +16,9 @@ def source_lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def write_pdf(lines: list[str], path: Path, columns: int = 2, size: float = 10.0) -> int:
-    """A multi-column A4 newspaper-style page set; returns the number of pages.
+def write_pdf(lines: list[str], path: Path, columns: int = 2, size: float = 10.0, created: str = "") -> int:
+    """A multi-column A4 newspaper-style page set; returns the number of pages. `created` (YYYY-MM-DD)
+    is written as the PDF's CreationDate, as a newspaper's e-paper export does.
 
     Each line is wrapped to the column width; paragraphs are separated by a blank line.
     Rows are drawn across the columns in turn (left line 1, right line 1, ...), so a reader
@@ -44,6 +45,8 @@ def write_pdf(lines: list[str], path: Path, columns: int = 2, size: float = 10.0
             current += char
         wrapped += [current, ""]
     pdf = canvas.Canvas(str(path), pagesize=A4)
+    if created:
+        pdf.setDateFormatter(lambda *now: f"D:{created.replace('-', '')}080000+08'00'")
     pages = 0
     while wrapped:
         page = [wrapped[i * rows : (i + 1) * rows] for i in range(columns)]
@@ -60,10 +63,14 @@ def write_pdf(lines: list[str], path: Path, columns: int = 2, size: float = 10.0
     return pages
 
 
-def write_docx(lines: list[str], path: Path) -> None:
+def write_docx(lines: list[str], path: Path, created: str = "") -> None:
+    import datetime
+
     import docx
 
     document = docx.Document()
+    if created:
+        document.core_properties.created = datetime.datetime.fromisoformat(created)
     document.add_heading(lines[0], level=1)
     for line in lines[1:]:
         document.add_paragraph(line)

@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from formats import WRITERS, source_lines, write_html, write_pdf
+from formats import WRITERS, source_lines, write_docx, write_html, write_pdf
 
 from rag.clean import SkippedFileError, UnreadableFileError, clean
 from rag.config import Config
@@ -194,6 +194,20 @@ def test_a_web_page_gets_no_date_it_does_not_state():
 
     assert _stated("2024-07-15", '<meta content="2024-07-15">') and _stated("2024-07-05", "<p>2024年7月5日 本报讯</p>")
     assert not _stated("1995-01-01", "<p>本报讯 测试县工会今年新建职工书屋18家。</p>")
+
+
+def test_each_format_gives_the_date_its_metadata_states(tmp_path):
+    from rag.loaders.pdf import pdf_date
+
+    lines = ["测试县工会简报", "本报讯 测试县工会今年新建职工书屋18家。"]
+    write_pdf(lines, tmp_path / "dated.pdf", created="2021-03-15")
+    write_docx(lines, tmp_path / "dated.docx", created="2022-11-02")
+    write_html(lines, tmp_path / "dated.html")  # <meta property="article:published_time" content="2023-05-03">
+    assert [load(tmp_path / f"dated{s}").date for s in (".pdf", ".docx", ".html")] == ["2021-03-15", "2022-11-02", "2023-05-03"]
+    (tmp_path / "plain.txt").write_text("\n".join(lines), encoding="utf-8")
+    assert load(tmp_path / "plain.txt").date == ""  # a text file has no metadata: its dateline, if any, dates it
+    assert pdf_date("D:20210315080000+08'00'") == "2021-03-15" and pdf_date("20210315") == "2021-03-15"
+    assert pdf_date("D:20211345") == "" and pdf_date("") == "" and pdf_date("yesterday") == ""
 
 
 # ---- folder trees --------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The archive's articles as a user manages them: a catalogue built from the index, and a trash.
 
 The catalogue is one pass over the store's chunks (source, title, article, pages, chunk
-count), plus the dateline and reporter the article's first chunk states and the problem the
+count), plus the dateline and reporter the article's first chunk states (else the date its file's
+metadata gives: a web page's, a PDF's or Word file's creation date) and the problem the
 indexer recorded for a file it could not read; it is built once per index generation, so
 listing and filtering 20,000 articles is a walk over a list. Deleting moves the file into
 `.trash/` inside the seeds folder (hidden: the indexer skips it, so the next update drops its
@@ -36,7 +37,7 @@ class Entry:
     title: str
     pages: int  # pages a PDF article spans (0 for other formats)
     chunks: int
-    date: str = ""  # YYYY-MM-DD when the article states it
+    date: str = ""  # YYYY-MM-DD the article states, else its file's metadata (web page, PDF, Word)
     reporter: str = ""
     problem: str = ""
     ids: tuple[int, ...] = field(default=(), compare=False, repr=False)  # its chunks
@@ -76,12 +77,14 @@ def catalogue(store) -> list[Entry]:
     for chunk in store.iter_chunks():
         groups.setdefault((chunk.source, chunk.article), []).append(chunk)
     entries = []
+    dates = store.manifest.dates
     for (source, article), chunks in groups.items():
         chunks.sort(key=lambda c: c.start)
         head = chunks[0].text
         pages = {c.page for c in chunks if c.page}
-        entries.append(Entry(source, article, chunks[0].title, len(pages), len(chunks), dateline(head), reporter(head),
-                             ids=tuple(c.id for c in chunks)))
+        # the article's own dateline, else the date its file's metadata gives
+        entries.append(Entry(source, article, chunks[0].title, len(pages), len(chunks), dateline(head) or dates.get(source, ""),
+                             reporter(head), ids=tuple(c.id for c in chunks)))
     entries += [Entry(source, 0, "", 0, 0, problem=why) for source, why in store.manifest.problems.items()]
     return sorted(entries, key=lambda e: (e.source, e.article))
 

@@ -30,4 +30,5 @@ def load(path: Path, max_mb: float) -> Document:
                 lines.append(" ".join(dict.fromkeys(cell.text.strip() for cell in row.cells if cell.text.strip())))
         else:
             lines += block.text.splitlines()
-    return Document("\n".join(line.strip() for line in lines if line.strip()))
+    created = document.core_properties.created  # python-docx gives None when the file says nothing
+    return Document("\n".join(line.strip() for line in lines if line.strip()), date=created.date().isoformat() if created else "")

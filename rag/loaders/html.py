@@ -21,7 +21,7 @@ def load(path: Path) -> Document:
         raise UnreadableFileError(f"{path.name}: no article text found in this web page (only navigation or an empty body); save the article page itself")
     date = page.date if page.date and _stated(page.date, raw.decode("utf-8", "replace")) else ""
     head = [line for line in (page.title, date) if line and not page.text.lstrip().startswith(line)]
-    return Document("\n".join([*head, page.text.strip()]))
+    return Document("\n".join([*head, page.text.strip()]), date=date)
 
 
 def _stated(date: str, page: str) -> bool:

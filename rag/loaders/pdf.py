@@ -21,6 +21,7 @@ from . import HAN, too_large
 from ..types import Document
 
 _PAGE_NUMBER = re.compile(r"[-–—·\s]*(第\s*)?\d{1,4}(\s*[页頁版])?[-–—·\s]*")
+_PDF_DATE = re.compile(r"(?:D:)?((?:19|20)\d\d)(\d\d)(\d\d)")
 _COLUMN_GAP = 1.0  # points of empty vertical strip that separate two columns (gutters are wider; punctuation may hang into them)
 
 
@@ -48,6 +49,7 @@ def load(path: Path, max_mb: float) -> Document:
     pages: list[int] = []
     offset, pictures = 0, 0
     try:
+        date = pdf_date(pdf.get_metadata_dict().get("CreationDate", ""))
         for page in pdf:
             lines = [b for b in _lines(page) if not _PAGE_NUMBER.fullmatch(b.text)]
             pictures += sum(1 for _ in page.get_objects(filter=(pdfium.raw.FPDF_PAGEOBJ_IMAGE,), max_depth=1))
@@ -63,7 +65,16 @@ def load(path: Path, max_mb: float) -> Document:
     if not text.strip():
         what = "its pages are images (a scan?)" if pictures else "its pages hold no text"
         raise UnreadableFileError(f"{path.name}: no text layer, {what}; OCR is not supported, so run it through an OCR tool (e.g. ocrmypdf) first")
-    return Document(text, tuple(pages))
+    return Document(text, tuple(pages), date)
+
+
+def pdf_date(value: str) -> str:
+    """A PDF date (D:20210315080000+08'00') as YYYY-MM-DD, or "" when it is none."""
+    m = _PDF_DATE.match(value.strip())
+    if not m:
+        return ""
+    year, month, day = m.groups()
+    return f"{year}-{month}-{day}" if 1 <= int(month) <= 12 and 1 <= int(day) <= 31 else ""
 
 
 def characters(page) -> list[tuple[str, tuple[float, float, float, float]]]:

@@ -56,6 +56,7 @@ class Manifest:
     faiss: str  # the vector index kind (a FAISS class name, or "milvus")
     built_at: float = field(default_factory=time.time)
     problems: dict[str, str] = field(default_factory=dict)  # seed file -> why it holds no chunks
+    dates: dict[str, str] = field(default_factory=dict)  # seed file -> YYYY-MM-DD its metadata gives
     checksums: dict[str, list] = field(default_factory=dict)  # index file -> [size, sha256]
 
 

@@ -215,8 +215,7 @@ class MilvusStore:
         self._delete_replaced(update.remove, generation)
         m = update.manifest
         old = self.manifest
-        changed = [(f"file:{f}", {"hash": h, "problem": m.problems.get(f, "")}) for f, h in m.files.items()
-                   if old.files.get(f) != h or old.problems.get(f, "") != m.problems.get(f, "")]
+        changed = [(f"file:{f}", _file_row(m, f)) for f in m.files if _file_row(old, f) != _file_row(m, f)]
         _upsert_meta(client, name, changed)
         gone = [f"file:{f}" for f in old.files if f not in m.files]
         for start in range(0, len(gone), _NAMES_PER_FILTER):
@@ -227,7 +226,7 @@ class MilvusStore:
                                     f"that should leave {count}; `rag index` rebuilds it from the seeds")
         _upsert_meta(client, name, [(_STATE, state)])
         client.flush(f"{name}_meta")
-        files = {f: {"hash": h, "problem": m.problems.get(f, "")} for f, h in m.files.items()}
+        files = {f: _file_row(m, f) for f in m.files}
         return MilvusStore(client, self.config, state, files)
 
     def _forget_uncommitted(self) -> None:
@@ -391,7 +390,13 @@ def _manifest(state: dict, files: dict[str, dict]) -> Manifest:
         format_version=state["format_version"], embed_model=state["embed_model"], dim=state["dim"], chunking=state["chunking"],
         files={f: v["hash"] for f, v in files.items()}, count=state["count"], faiss="milvus", built_at=state["built_at"],
         problems={f: v["problem"] for f, v in files.items() if v.get("problem")},
+        dates={f: v["date"] for f, v in files.items() if v.get("date")},
     )
+
+
+def _file_row(manifest: Manifest, name: str) -> dict:
+    """What the meta collection keeps of one seed file."""
+    return {"hash": manifest.files.get(name), "problem": manifest.problems.get(name, ""), "date": manifest.dates.get(name, "")}
 
 
 def _chunk(row: dict) -> Chunk:
