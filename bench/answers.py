@@ -58,29 +58,32 @@ def prepare(name: str, work: Path, config: dict, limit: int = 0) -> tuple[Assist
     return Assistant(seeds_dir=seeds, index_dir=seeds.parent / "index", **config), items
 
 
-def run(name: str, n: int, config: dict, work: Path, limit: int = 0) -> dict:
+def run(name: str, n: int, config: dict, work: Path, limit: int = 0, tag: str = "") -> dict:
     bot, items = prepare(name, work, config, limit)
     items = random.Random(0).sample(items, min(n, len(items)))
     t0 = time.time()
     built = bot.index(progress=True)  # incremental: a second run reuses the index
     index_s = time.time() - t0
     bot.warm()
-    report, retries = Report(), 0
+    report, retries, judged = Report(), 0, []
     for item in items:
         answer = bot.ask(item["question"])
         retried = bool(answer.meta.get("retried")) and not answer.refused
         retries += retried
         graded = grade(item, answer)
         report.items.append(graded)
+        # whether the retry ran, and the judge's best probability: what a gate on the retry would have seen
+        judged.append({"retried": bool(answer.meta.get("retried")), "judged": round(float(answer.meta.get("judged", 0.0)), 3)})
         why = f"  ({answer.meta.get('refusal_reason', '')[:60]})" if answer.refused else ""
         print(f"{'ok ' if graded.correct else 'BAD'} {'retried ' * retried}{graded.question[:40]} -> {graded.answer[:80]}{why}", flush=True)
     summary = {"set": name, "files": len(list(bot.config.seeds_dir.iterdir())), "chunks": built.chunks,
                "indexed_now": len(built.added) + len(built.changed), "index_s": round(index_s, 1),
                "answered_after_retry": retries, **report.summary()}
     del summary["refusal_accuracy"]  # every sampled question is answerable
-    out = ROOT / "bench" / "results" / f"answers-{Path(name).stem}{f'-{limit}' if limit else ''}.json"
+    out = ROOT / "bench" / "results" / f"answers-{Path(name).stem}{f'-{limit}' if limit else ''}{f'-{tag}' if tag else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"summary": summary, "items": [g.__dict__ for g in report.items]}, ensure_ascii=False, indent=1))
+    rows = [{**g.__dict__, **extra} for g, extra in zip(report.items, judged)]
+    out.write_text(json.dumps({"summary": summary, "items": rows}, ensure_ascii=False, indent=1))
     return summary
 
 
@@ -90,12 +93,13 @@ def main() -> None:
     parser.add_argument("--model", help="answer model (default: the configured one)")
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--paragraphs", type=int, default=0, help="only the first N paragraphs of each set (quick tuning runs)")
+    parser.add_argument("--tag", default="", help="suffix of the results file (answers-<set>-<tag>.json)")
     parser.add_argument("--work", type=Path, default=WORK,
                         help="seed files and index per set, kept so that a second run skips indexing")
     args = parser.parse_args()
     config = {"llm_model": args.model} if args.model else {}
     for name in args.sets.split(","):
-        print(json.dumps(run(name, args.n, config, args.work, args.paragraphs), ensure_ascii=False), flush=True)
+        print(json.dumps(run(name, args.n, config, args.work, args.paragraphs, args.tag), ensure_ascii=False), flush=True)
 
 
 if __name__ == "__main__":
