@@ -147,6 +147,8 @@ def test_openai_compatible_server_backend(assistant):
                 break
             except OSError:
                 time.sleep(0.5)
+        else:
+            pytest.fail(f"llama_cpp.server did not answer on port {port} within 60 s")
         bot = make(assistant, llm_backend="openai", llm_url=f"http://127.0.0.1:{port}/v1")
         answer = bot.ask("湖湘劳模工匠馆的展示面积有多大？")
         assert "1000" in answer.text and answer.citations
