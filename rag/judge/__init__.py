@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..clean import to_search_form
+from ..config import Config
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ def pair_text(question: str, candidate: Candidate, before_chars: int = _BEFORE_C
 class Judge:
     """Scores (question, candidate) pairs as calibrated probabilities; loaded once, thread-safe."""
 
-    def __init__(self, base: Path, weights: Path = WEIGHTS, card: Path = CARD, max_tokens: int = 256, before_chars: int = 120):
+    def __init__(self, base: Path, weights: Path = WEIGHTS, card: Path = CARD, max_tokens: int = Config.judge_max_tokens,
+                 before_chars: int = Config.judge_context_chars):
         if not weights.exists() or not card.exists():
             raise JudgeMissingError(f"judge weights not found at {weights}; they ship with the package")
         self.card = json.loads(card.read_text())
@@ -142,7 +144,8 @@ _shared: dict[tuple[Path, int, int, Path], Judge] = {}
 _shared_lock = threading.Lock()
 
 
-def load_judge(base: Path, max_tokens: int = 256, before_chars: int = 120, folder: Path = HERE) -> Judge:
+def load_judge(base: Path, max_tokens: int = Config.judge_max_tokens, before_chars: int = Config.judge_context_chars,
+               folder: Path = HERE) -> Judge:
     """The process's judge for an embedding model folder (its network loaded at the first question),
     from the folder holding its weights and card (the shipped one by default)."""
     key = (base, max_tokens, before_chars, folder)
