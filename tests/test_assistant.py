@@ -71,6 +71,22 @@ def test_unknown_setting_is_an_error():
         Assistant(no_such_setting=1)
 
 
+def test_settings_given_with_a_question_hold_for_that_question_only(assistant):
+    """Users of one Assistant (the app's) choose their model and passages per question: neither
+    changes the Assistant's settings, nor loads its configured model, for the others."""
+    bot = Assistant(seeds_dir=assistant.config.seeds_dir, index_dir=assistant.config.index_dir)
+    bot._embedder, bot._retriever = assistant.embedder, assistant.retriever
+    question = "宜昌市在全省建立了多少家疗休养基地？"
+    wide = bot.ask(question, llm_backend="extractive")
+    narrow = bot.ask(question, llm_backend="extractive", k=1)
+    assert len(narrow.meta["passages"]) == 1 < len(wide.meta["passages"]) == bot.config.k
+    assert "15家" in wide.text and bot.config.llm_backend == "llama" and not bot._generator_loaded
+    with pytest.raises(TypeError, match="not a setting of one question"):
+        bot.ask(question, store="milvus")  # the index's, shared by every question
+    with pytest.raises(TypeError, match="unknown setting"):
+        bot.ask(question, no_such_setting=1)
+
+
 def test_article_text_follows_edits_of_the_seed_file(tmp_path):
     seeds = tmp_path / "seeds"
     seeds.mkdir()

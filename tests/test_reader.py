@@ -6,9 +6,9 @@ import re
 import pytest
 
 from rag import Assistant
-from rag.clean import decode, normalised
+from rag.clean import decode, normalised, to_search_form
 from rag.config import Config
-from rag.evidence import Evidence
+from rag.evidence import Evidence, rank
 from rag.chunk import split_sentences
 from rag.judge import load_judge
 from rag.reader import OffTopic, Support, Verdicts, answer_support, as_written, facts_problem, judged_problem, locate, support_at
@@ -205,21 +205,49 @@ def test_a_quote_from_another_topic_is_never_shown(assistant):
     assert len(model.prompts) <= 1  # refused before the model, or after its quote; asked again, a model quotes the same sentence
 
 
-def test_an_answer_beside_an_off_topic_quote_rests_on_the_sentence_that_holds_it(assistant):
-    """A 1.5B model often quotes a sentence near the one it answers from: the answer is shown,
-    citing the sentence that holds it and carries the question, and the model is not asked again."""
-    question = "青海省总工会先期安排了多少专项资金为高海拔地区配备制氧机？"
+_OXYGEN = "青海省总工会先期安排了多少专项资金为高海拔地区配备制氧机？"
+
+
+def _off_topic(assistant, question: str) -> tuple[list[Passage], str]:
+    """The retrieved passages, and a sentence of them the judge rejects as answering the question."""
     passages = assistant.retrieve(question, k=assistant.config.k)
     verdicts = Verdicts(assistant.judge, question, [], passages, assistant.config.judge_threshold)
-    off_topic = next(
+    return passages, next(
         passage.text[a:b] for number, passage in enumerate(passages) for a, b in split_sentences(passage.text)
         if isinstance(judged_problem(support_at(passages, number, a, b), verdicts), OffTopic)
     )
+
+
+def test_an_answer_beside_an_off_topic_quote_rests_on_the_sentence_that_holds_it(assistant):
+    """A 1.5B model often quotes a sentence near the one it answers from: the answer is shown,
+    citing the sentence that holds it and carries the question, and the model is not asked again."""
+    question = _OXYGEN
+    passages, off_topic = _off_topic(assistant, question)
     bot, model = scripted(assistant, f"原文：{off_topic}\n答案：青海省总工会先期安排了50万元专项资金[1]。")
     items = list(bot.ask_stream(question))
     final = items[-1]
     assert not final.refused and "50万元" in final.citations[0].quote and off_topic not in final.citations[0].quote
     assert len(model.prompts) == 1 and "".join(items[:-1]).count("50万") == 1  # shown once, after its checks
+
+
+def test_a_model_that_quoted_a_rejected_sentence_is_pointed_at_the_sentences_the_judge_accepts(assistant):
+    """Its answer (7万元) is in no sentence the judge accepts: it is asked again in a turn naming the
+    sentences the judge accepts; its second answer passes the checks, and only that one is shown."""
+    question = _OXYGEN
+    passages, off_topic = _off_topic(assistant, question)
+    answering = next(p.text[a:b] for p in passages for a, b in split_sentences(p.text) if "50万元" in p.text[a:b])
+    bot, model = scripted(assistant, f"原文：{off_topic}\n答案：青海省总工会先期安排了7万元专项资金[1]。",
+                          f"原文：{answering}\n答案：青海省总工会先期安排了50万元专项资金[1]。")
+    items = list(bot.ask_stream(question))
+    final = items[-1]
+    assert not final.refused and final.meta["retried"] and "50万元" in final.citations[0].quote
+    assert len(model.prompts) == 2 and "没有回答" in model.prompts[1]
+    named = to_search_form(model.prompts[1].split("没有回答")[1].split("问题：")[0])
+    ranked = rank(question, passages, bot.retriever.index, bot.embedder, bot.config, bot.judge)
+    accepted = Verdicts(bot.judge, question, ranked, passages, bot.config.judge_threshold).answering()[:2]
+    # pointed at the sentences the judge accepts, and not at the one it rejected
+    assert accepted and all(to_search_form(e.text) in named for e in accepted) and to_search_form(off_topic) not in named
+    assert "7万" not in "".join(i for i in items if isinstance(i, str))  # the rejected answer was never streamed
 
 
 def test_a_quote_sharing_only_common_words_with_a_question_the_archive_never_covers_is_refused(assistant):

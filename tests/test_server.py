@@ -15,14 +15,14 @@ KEY = "test-key"
 
 @pytest.fixture(scope="module")
 def served(assistant, tmp_path_factory):
-    """`python -m rag.server` with the extractive backend and an API key, on a free loopback port;
+    """`python -m rag serve` with the extractive backend and an API key, on a free loopback port;
     its URL and the folder holding its seeds, index and conversation file."""
     port = free_port()
     base = tmp_path_factory.mktemp("server")
     shutil.copytree(assistant.config.seeds_dir, base / "seeds")
     shutil.copytree(assistant.config.index_dir, base / "index")
     url = f"http://127.0.0.1:{port}"
-    proc = start_process(["-m", "rag.server", "--seeds", str(base / "seeds"), "--index", str(base / "index"), "--port", str(port), "--extractive"],
+    proc = start_process(["-m", "rag", "serve", "--seeds", str(base / "seeds"), "--index", str(base / "index"), "--port", str(port), "--extractive"],
                          f"{url}/healthz", base / "server.log", {"RAG_API_KEY": KEY})
     yield url, base
     proc.terminate()
@@ -137,7 +137,7 @@ def test_a_file_dropped_in_is_indexed_in_the_background_while_every_route_answer
     shutil.copytree(assistant.config.seeds_dir, tmp_path / "seeds")
     shutil.copytree(assistant.config.index_dir, tmp_path / "index")
     url = f"http://127.0.0.1:{port}"
-    proc = start_process(["-m", "rag.server", "--seeds", str(tmp_path / "seeds"), "--index", str(tmp_path / "index"), "--port", str(port),
+    proc = start_process(["-m", "rag", "serve", "--seeds", str(tmp_path / "seeds"), "--index", str(tmp_path / "index"), "--port", str(port),
                           "--extractive"], f"{url}/healthz", tmp_path / "server.log", {})
     try:
         paragraphs = [f"本报讯 测试市第{i}号职工驿站今年为户外劳动者提供热水、充电和休息服务{1000 + 7 * i}人次，站长第{i}号说还将延长开放时间。"
@@ -176,7 +176,7 @@ def test_a_keyless_server_answers_only_json_from_its_own_addresses(assistant, tm
     body into memory before answering 413."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = start_process(["-m", "rag.server", "--seeds", str(assistant.config.seeds_dir), "--index", str(assistant.config.index_dir),
+    proc = start_process(["-m", "rag", "serve", "--seeds", str(assistant.config.seeds_dir), "--index", str(assistant.config.index_dir),
                           "--port", str(port), "--extractive"], f"{url}/healthz", tmp_path / "server.log",
                          {"RAG_ALLOWED_HOSTS": "zhiwen.lan"})
     try:
@@ -216,7 +216,7 @@ def test_a_client_that_leaves_a_stream_frees_the_model(assistant, tmp_path):
     generations running on under the model lock. The real model answers here."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = start_process(["-m", "rag.server", "--seeds", str(assistant.config.seeds_dir), "--index", str(assistant.config.index_dir),
+    proc = start_process(["-m", "rag", "serve", "--seeds", str(assistant.config.seeds_dir), "--index", str(assistant.config.index_dir),
                           "--port", str(port)], f"{url}/healthz", tmp_path / "server.log", {})
     try:
         body = {"model": "zhiwen", "stream": True, "messages": [{"role": "user", "content": "乐陵市总工会2022年做了哪些工作？请详细说明。"}]}

@@ -1,6 +1,6 @@
 """The judge: the probability that a sentence answers a question.
 
-A cross-encoder trained here (`python -m rag.judge.train`, see the README) on the tuning
+A cross-encoder trained here (`python -m rag.judge.train`, see docs/how-it-works.md) on the tuning
 sets and near misses built from them (`rag.judge.pairs`). It reads the question with the
 sentence, its article title and the two sentences before it, so a sentence about the
 same event that does not state the thing asked (another year, another place, the host

@@ -1,7 +1,7 @@
 """Train the judge on the tuning sets, on two CPU cores, resumably.
 
     .venv/bin/python -m rag.judge.train                 # the shipped weights, ~2 h on 2 cores; resumes after a stop
-    .venv/bin/python -m rag.judge.train --recipe first --out build/judge-first   # the first weights, ~1 h (README)
+    .venv/bin/python -m rag.judge.train --recipe first --out build/judge-first   # the first weights, ~1 h (docs/how-it-works.md)
     .venv/bin/python -m rag.judge.train --export-only   # write the weights from the last checkpoint
 
 Data: ../shared/bench/DRCD_test.json and cmrc2018_trial.json only (the dev sets stay for
