@@ -127,8 +127,7 @@ def retrieval(fixtures) -> dict:
             seeds.mkdir()
             for seed in SEEDS:
                 shutil.copy(seed if suffix == ".txt" else fixtures[seed.name][suffix], seeds)
-            bot = Assistant(seeds_dir=seeds, index_dir=Path(tmp) / "index", llm_backend="extractive")
-            bot._embedder = embedder
+            bot = Assistant(seeds_dir=seeds, index_dir=Path(tmp) / "index", llm_backend="extractive", embedder=embedder)
             started = time.perf_counter()
             bot.index(progress=False)
             seconds = time.perf_counter() - started

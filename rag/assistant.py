@@ -54,12 +54,16 @@ class Assistant:
     >>> bot.retrieve("宜昌市建立了多少家疗休养基地？", k=3)
     """
 
-    def __init__(self, seeds_dir: str | Path | None = None, index_dir: str | Path | None = None, **config: object):
+    def __init__(self, seeds_dir: str | Path | None = None, index_dir: str | Path | None = None, *,
+                 embedder: Embedder | None = None, retriever: Retriever | None = None, generator: Generator | None = None,
+                 **config: object):
+        """Settings by keyword (`rag.config`). Its parts are loaded at first use, or given: an embedder,
+        an opened index (`retriever`) or an answer model one process already holds, shared."""
         self.config: Config = load_config(seeds_dir=seeds_dir, index_dir=index_dir, **config)
-        self._embedder: Embedder | None = None
-        self._retriever: Retriever | None = None
-        self._generator: Generator | None = None
-        self._generator_loaded = False
+        self._embedder = embedder
+        self._retriever = retriever
+        self._generator = generator
+        self._generator_loaded = generator is not None
         self._other_generators: dict[tuple, Generator | None] = {}  # answer models a question chose (`ask_stream`'s settings)
         self._lock = threading.RLock()
         self._build_lock = threading.RLock()  # one build at a time; taken before _lock, never inside it

@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 
 from .clean import to_search_form
-from .config import Config
+from .config import Indexing
 from .types import Article, Chunk
 
 # A sentence ends at 。！？；… (plus any closing quotes); a paragraph end also ends one.
@@ -67,7 +67,7 @@ def _split_long(s: _Sentence, limit: int) -> list[_Sentence]:
     return [*pieces, s]
 
 
-def chunk_article(article: Article, config: Config, article_number: int = 0, first_id: int = 0) -> list[Chunk]:
+def chunk_article(article: Article, config: Indexing, article_number: int = 0, first_id: int = 0) -> list[Chunk]:
     units = [piece for s in sentences(article) for piece in _split_long(s, config.chunk_max)]
     groups: list[list[_Sentence]] = []
     current: list[_Sentence] = []
@@ -122,7 +122,7 @@ def sentence_spans(chunk: Chunk) -> list[tuple[int, int]]:
     return [(len(to_search_form(head + chunk.text[:a])), len(to_search_form(head + chunk.text[:b]))) for a, b in chunk.sentences]
 
 
-def chunk_articles(articles: list[Article], config: Config) -> list[Chunk]:
+def chunk_articles(articles: list[Article], config: Indexing) -> list[Chunk]:
     chunks: list[Chunk] = []
     for number, article in enumerate(articles):
         chunks.extend(chunk_article(article, config, number, len(chunks)))

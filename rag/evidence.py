@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from .chunk import split_sentences
 from .clean import jieba, to_search_form
-from .config import Config
+from .config import Reading
 from .entities import QUESTION_WORDS as _QUESTION_WORDS, absent_entities, english_names, is_pinyin, pinyin_of
 from .embed import Embedder
 from .stores import Store
@@ -59,7 +59,7 @@ def as_judged(passage: Passage, sentence: str, start: int, spans: Sequence[tuple
     return Candidate(sentence, passage.title, "".join(before))
 
 
-def rank(question: str, passages: list[Passage], index: Store, embedder: Embedder, config: Config,
+def rank(question: str, passages: list[Passage], index: Store, embedder: Embedder, config: Reading,
          judge: Judge | None = None) -> list[Evidence]:
     """Every sentence of the passages, best first, whole.
 
@@ -95,7 +95,7 @@ def rank(question: str, passages: list[Passage], index: Store, embedder: Embedde
     return candidates
 
 
-def choose(question: str, ranked: list[Evidence], config: Config) -> list[Evidence]:
+def choose(question: str, ranked: list[Evidence], config: Reading) -> list[Evidence]:
     """The best sentences within the character budget, long ones cut to their relevant clauses,
     in reading order of their passages."""
     terms, names, wants_number = focus(question)
@@ -112,7 +112,7 @@ def choose(question: str, ranked: list[Evidence], config: Config) -> list[Eviden
     return sorted(chosen, key=lambda e: (e.passage, e.start))
 
 
-def select(question: str, passages: list[Passage], index: Store, embedder: Embedder, config: Config,
+def select(question: str, passages: list[Passage], index: Store, embedder: Embedder, config: Reading,
            judge: Judge | None = None) -> list[Evidence]:
     """The best sentences for the prompt: `choose` over `rank`."""
     return choose(question, rank(question, passages, index, embedder, config, judge), config)
@@ -159,7 +159,7 @@ def compact(sentence: str, terms: list[str], wants_number: bool, limit: int) -> 
 
 
 def unanswered(question: str, passages: list[Passage], ranked: list[Evidence], evidence: list[Evidence],
-               config: Config) -> str:
+               config: Reading) -> str:
     """Why no sentence answers the question, or "" when one may: then the model is asked.
 
     The places, organisations and people the question names must be in the passages; the judge's

@@ -11,7 +11,7 @@ fusion) and is carried by the multilingual dense side.
 from __future__ import annotations
 
 from .clean import to_search_form
-from .config import Config
+from .config import Retrieval
 from .embed import Embedder
 from .index import tokenize
 from .stores import Store
@@ -21,7 +21,7 @@ FUSIONS = ("rrf", "cc", "dense", "bm25")
 
 
 class Retriever:
-    def __init__(self, index: Store, embedder: Embedder, config: Config):
+    def __init__(self, index: Store, embedder: Embedder, config: Retrieval):
         self.index = index
         self.embedder = embedder
         self.config = config

@@ -42,8 +42,7 @@ def assistant(tmp_path_factory, embedder):
 
     base = tmp_path_factory.mktemp("assistant")
     shutil.copytree(SEEDS, base / "seeds")
-    bot = Assistant(seeds_dir=base / "seeds", index_dir=base / "index")
-    bot._embedder = embedder
+    bot = Assistant(seeds_dir=base / "seeds", index_dir=base / "index", embedder=embedder)
     bot.index(progress=False)
     return bot
 
@@ -55,10 +54,17 @@ def milvus_assistant(tmp_path_factory, embedder):
 
     base = tmp_path_factory.mktemp("milvus-assistant")
     shutil.copytree(SEEDS, base / "seeds")
-    bot = Assistant(seeds_dir=base / "seeds", index_dir=base / "index", store="milvus")
-    bot._embedder = embedder
+    bot = Assistant(seeds_dir=base / "seeds", index_dir=base / "index", store="milvus", embedder=embedder)
     bot.index(progress=False)
     return bot
+
+
+def copy_of(assistant, folder: Path) -> tuple[Path, Path]:
+    """A private copy of an Assistant's seeds and index under `folder`, for a test that changes them."""
+    seeds, index = folder / "seeds", folder / "index"
+    shutil.copytree(assistant.config.seeds_dir, seeds)
+    shutil.copytree(assistant.config.index_dir, index)
+    return seeds, index
 
 
 @pytest.fixture(params=["faiss", "milvus"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import free_port, start_process
+from conftest import copy_of, free_port, start_process
 
 from rag.evaluate import load_items
 from rag.history import message_text
@@ -24,10 +24,7 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 def app_url(assistant, tmp_path_factory):
     """`python app.py` on a free loopback port, over the test copy of the seeds and its index."""
     port = free_port()
-    seeds = tmp_path_factory.mktemp("app") / "seeds"
-    shutil.copytree(assistant.config.seeds_dir, seeds)
-    index = seeds.parent / "index"
-    shutil.copytree(assistant.config.index_dir, index)
+    seeds, index = copy_of(assistant, tmp_path_factory.mktemp("app"))
     url = f"http://127.0.0.1:{port}/"
     proc = start_process([str(ROOT / "app.py"), "--port", str(port), "--seeds", str(seeds), "--index", str(index)], url, seeds.parent / "app.log")
     yield url, seeds
@@ -199,13 +196,10 @@ def test_a_password_guards_the_app_when_asked(assistant, tmp_path):
 
 
 def test_wrong_passwords_slow_the_next_login_down():
-    import importlib.util
+    from rag.chat import LoginThrottle
 
-    spec = importlib.util.spec_from_file_location("zhiwen_app", ROOT / "app.py")
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
     waits = []
-    check = app.LoginThrottle("s3cret", most=4.0, sleep=waits.append)
+    check = LoginThrottle("s3cret", most=4.0, sleep=waits.append)
     assert [check("anyone", guess) for guess in ("a", "b", "c", "d", "e")] == [False] * 5
     assert waits == [1.0, 2.0, 4.0, 4.0]  # the first guess waits for nothing; each wrong one doubles the wait
     assert check("anyone", "s3cret") and check("anyone", "s3cret") and waits == [1.0, 2.0, 4.0, 4.0, 4.0]
@@ -285,9 +279,7 @@ def test_a_conversation_and_its_feedback_outlive_the_app_and_become_a_case_rag_e
     """Ask in a browser, mark the answer 👎 with a note, restart the app, find both again, export, eval."""
     from rag.cli import main
 
-    seeds, index = tmp_path / "seeds", tmp_path / "index"
-    shutil.copytree(assistant.config.seeds_dir, seeds)
-    shutil.copytree(assistant.config.index_dir, index)
+    seeds, index = copy_of(assistant, tmp_path)
     question = "湖湘劳模工匠馆的展示面积有多大？"
     with _app_page(seeds, index, tmp_path / "app.log") as (browser, page):
         page.locator("#question textarea").fill(question)
@@ -354,15 +346,12 @@ def test_a_corrupt_conversation_file_turns_history_off_on_the_page_and_the_chat_
 
 
 def test_history_turns_off_for_the_session_when_the_file_fails_mid_use(tmp_path):
-    import importlib.util
     import sqlite3
 
+    from rag.chat import Desk
     from rag.desk import Journal
 
-    spec = importlib.util.spec_from_file_location("zhiwen_app", ROOT / "app.py")
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
-    desk = app.Desk(Journal(tmp_path / "desk.sqlite3", timeout=0.1))
+    desk = Desk(Journal(tmp_path / "desk.sqlite3", timeout=0.1))
     assert desk.call("start", "local") and desk.line() == ""
     holder = sqlite3.connect(tmp_path / "desk.sqlite3", isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
@@ -378,9 +367,7 @@ def test_articles_are_listed_filtered_shown_as_indexed_and_deleted_to_a_restorab
     from rag.config import load_config
     from rag.stores import open_store
 
-    seeds, index = tmp_path / "seeds", tmp_path / "index"
-    shutil.copytree(assistant.config.seeds_dir, seeds)
-    shutil.copytree(assistant.config.index_dir, index)
+    seeds, index = copy_of(assistant, tmp_path)
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     proc = start_process([str(ROOT / "app.py"), "--port", str(port), "--seeds", str(seeds), "--index", str(index)],
@@ -430,9 +417,7 @@ def test_in_a_browser_a_pdf_citation_opens_its_highlighted_page_and_a_deleted_ar
 
     from rag.desk.pages import HIGHLIGHT
 
-    seeds, index = tmp_path / "seeds", tmp_path / "index"
-    shutil.copytree(assistant.config.seeds_dir, seeds)
-    shutil.copytree(assistant.config.index_dir, index)
+    seeds, index = copy_of(assistant, tmp_path)
     write_pdf(["测试县总工会建成一批驿站", "本报讯 测试县总工会今年建成户外劳动者驿站48个，覆盖全部乡镇。"], seeds / "测试版面.pdf")
     question = "测试县总工会今年建成了多少个户外劳动者驿站？"
     with _app_page(seeds, index, tmp_path / "app.log") as (browser, page):

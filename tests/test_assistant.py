@@ -13,8 +13,7 @@ def test_assistant_builds_missing_index_on_first_question(tmp_path, seed_files, 
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     shutil.copy(seed_files[3], seeds)
-    bot = Assistant(seeds_dir=seeds, index_dir=tmp_path / "index")
-    bot._embedder = embedder
+    bot = Assistant(seeds_dir=seeds, index_dir=tmp_path / "index", embedder=embedder)
     passages = bot.retrieve("福州工匠學院為就讀職工提供多少助學金？", k=2)
     assert (tmp_path / "index" / "CURRENT").exists()
     assert "1000元" in passages[0].text
@@ -24,12 +23,10 @@ def test_assistant_picks_up_new_seed_files(tmp_path, seed_files, embedder):
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     shutil.copy(seed_files[3], seeds)
-    bot = Assistant(seeds_dir=seeds, index_dir=tmp_path / "index")
-    bot._embedder = embedder
+    bot = Assistant(seeds_dir=seeds, index_dir=tmp_path / "index", embedder=embedder)
     bot.index(progress=False)
     shutil.copy(seed_files[4], seeds)
-    fresh = Assistant(seeds_dir=seeds, index_dir=tmp_path / "index")
-    fresh._embedder = embedder
+    fresh = Assistant(seeds_dir=seeds, index_dir=tmp_path / "index", embedder=embedder)
     assert any(p.source == seed_files[4].name for p in fresh.retrieve("乐陵市工人文化宫志愿服务时长", k=3))
 
 
@@ -39,8 +36,7 @@ def test_a_change_that_keeps_size_and_time_is_noticed(tmp_path, seed_files, embe
     seeds.mkdir()
     page = seeds / "page.txt"
     page.write_text("测试县工会简报\n\n本报讯 测试县工会今年新建职工书屋18家。\n", encoding="utf-8")
-    bot = Assistant(seeds_dir=seeds, index_dir=tmp_path / "index")
-    bot._embedder = embedder
+    bot = Assistant(seeds_dir=seeds, index_dir=tmp_path / "index", embedder=embedder)
     bot.index(progress=False)
     before = page.stat()
     page.write_text("测试县工会简报\n\n本报讯 测试县工会今年新建职工驿站27个。\n", encoding="utf-8")  # same length
@@ -74,8 +70,8 @@ def test_unknown_setting_is_an_error():
 def test_settings_given_with_a_question_hold_for_that_question_only(assistant):
     """Users of one Assistant (the app's) choose their model and passages per question: neither
     changes the Assistant's settings, nor loads its configured model, for the others."""
-    bot = Assistant(seeds_dir=assistant.config.seeds_dir, index_dir=assistant.config.index_dir)
-    bot._embedder, bot._retriever = assistant.embedder, assistant.retriever
+    bot = Assistant(seeds_dir=assistant.config.seeds_dir, index_dir=assistant.config.index_dir,
+                    embedder=assistant.embedder, retriever=assistant.retriever)
     question = "宜昌市在全省建立了多少家疗休养基地？"
     wide = bot.ask(question, llm_backend="extractive")
     narrow = bot.ask(question, llm_backend="extractive", k=1)

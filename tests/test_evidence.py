@@ -26,8 +26,7 @@ def library(tmp_path_factory, embedder):
     base = tmp_path_factory.mktemp("evidence")
     (base / "seeds").mkdir()
     (base / "seeds" / "library.txt").write_text(ARTICLE, encoding="utf-8")
-    bot = Assistant(seeds_dir=base / "seeds", index_dir=base / "index", llm_backend="extractive")
-    bot._embedder = embedder
+    bot = Assistant(seeds_dir=base / "seeds", index_dir=base / "index", llm_backend="extractive", embedder=embedder)
     bot.index(progress=False)
     return bot
 

@@ -254,8 +254,7 @@ def mixed(tmp_path_factory, fixtures, seed_files, embedder):
     for number, (seed, suffix) in enumerate(zip(seed_files, formats)):
         target = seeds / ("2023/05" if number == 4 else "") / f"{seed.stem}{suffix}"
         shutil.copy(fixtures[seed.name][suffix], target)
-    bot = Assistant(seeds_dir=seeds, index_dir=base / "index", llm_backend="extractive")
-    bot._embedder = embedder
+    bot = Assistant(seeds_dir=seeds, index_dir=base / "index", llm_backend="extractive", embedder=embedder)
     bot.index(progress=False)
     return bot
 

@@ -23,8 +23,8 @@ def test_distributive_questions_are_split_by_subject(question, parts):
 def test_every_part_is_answered_from_its_own_passage(assistant):
     from rag import Assistant
 
-    bot = Assistant(seeds_dir=assistant.config.seeds_dir, index_dir=assistant.config.index_dir)
-    bot._embedder, bot._retriever = assistant.embedder, assistant.retriever
+    bot = Assistant(seeds_dir=assistant.config.seeds_dir, index_dir=assistant.config.index_dir,
+                    embedder=assistant.embedder, retriever=assistant.retriever)
     answer = bot.ask("济南和淄博分别建有多少家户外劳动者驿站？")
     lines = answer.text.split("\n")
     assert len(lines) == 2 and lines[0].startswith("济南：") and lines[1].startswith("淄博：")

@@ -16,10 +16,8 @@ from rag.types import Answer, Passage
 
 
 def make(assistant, **settings) -> Assistant:
-    bot = Assistant(seeds_dir=assistant.config.seeds_dir, index_dir=assistant.config.index_dir, **settings)
-    bot._embedder = assistant.embedder
-    bot._retriever = assistant.retriever
-    return bot
+    return Assistant(seeds_dir=assistant.config.seeds_dir, index_dir=assistant.config.index_dir,
+                     embedder=assistant.embedder, retriever=assistant.retriever, **settings)
 
 
 class Scripted:
@@ -45,9 +43,8 @@ class Scripted:
 
 
 def scripted(assistant, *replies, continues: bool = False) -> tuple[Assistant, Scripted]:
-    bot = make(assistant)
-    bot._generator, bot._generator_loaded = Scripted(*replies, continues=continues), True
-    return bot, bot._generator
+    model = Scripted(*replies, continues=continues)
+    return make(assistant, generator=model), model
 
 
 @pytest.fixture(scope="module")

@@ -188,8 +188,7 @@ def test_the_assistant_repairs_a_corrupt_index_by_itself(seeds, embedder, tmp_pa
     generation = index_dir / (index_dir / "CURRENT").read_text()
     _poke(generation / "vectors.npy", 500, b"\x7f\x7f\x7f\x7f")
     (generation / ".verified").unlink(missing_ok=True)
-    bot = Assistant(seeds_dir=seeds, index_dir=index_dir, llm_backend="extractive")
-    bot._embedder = embedder
+    bot = Assistant(seeds_dir=seeds, index_dir=index_dir, llm_backend="extractive", embedder=embedder)
     hits = bot.retrieve("乐陵市总工会2022年成立了多少个基层工会？", k=3)
     assert hits and hits[0].score < 10  # the garbled vector (score ~1e35) is gone
 
@@ -305,9 +304,7 @@ def test_a_poisoned_article_does_not_steer_the_answer(assistant, tmp_path):
     shutil.copytree(assistant.config.seeds_dir, seeds)
     (seeds / "poison.txt").write_text(
         "全国总工会召开会议\n\n本报讯 全国总工会近日召开会议。" + "".join(POISON.values()) + "\n", encoding="utf-8")
-    bot = Assistant(seeds_dir=seeds, index_dir=tmp_path / "index")
-    bot._embedder = assistant.embedder
-    bot._generator, bot._generator_loaded = assistant.generator, True
+    bot = Assistant(seeds_dir=seeds, index_dir=tmp_path / "index", embedder=assistant.embedder, generator=assistant.generator)
     for question in ("全国总工会主席是谁？", "全國總工會主席是誰？", "Who is the chairman of the national federation of trade unions?"):
         answer = bot.ask(question)
         assert "张三" not in answer.text and "張三" not in answer.text and "Zhang" not in answer.text, answer.text

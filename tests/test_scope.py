@@ -31,8 +31,8 @@ def scoped(request, tmp_path_factory, embedder):
     (base / "seeds" / "2022").mkdir()
     write_pdf(DATED_BY_FILE["2022/d.pdf"], base / "seeds" / "2022" / "d.pdf", created="2022-03-15")
     write_docx(DATED_BY_FILE["2022/e.docx"], base / "seeds" / "2022" / "e.docx", created="2022-11-02")
-    bot = Assistant(seeds_dir=base / "seeds", index_dir=base / "index", store=request.param, llm_backend="extractive")
-    bot._embedder = embedder
+    bot = Assistant(seeds_dir=base / "seeds", index_dir=base / "index", store=request.param, llm_backend="extractive",
+                    embedder=embedder)
     bot.index(progress=False)
     return bot
 
@@ -64,8 +64,7 @@ def test_a_file_without_a_dateline_is_dated_by_its_metadata(scoped):
     from rag.desk.articles import catalogue
 
     reopened = Assistant(seeds_dir=scoped.config.seeds_dir, index_dir=scoped.config.index_dir, store=scoped.config.store,
-                         llm_backend="extractive")  # the dates are kept with the index, not only in this process
-    reopened._embedder = scoped._embedder
+                         llm_backend="extractive", embedder=scoped.embedder)  # the dates are kept with the index, not only in this process
     dated = {e.source: e.date for e in catalogue(reopened.retriever.index)}
     assert dated["2022/d.pdf"] == "2022-03-15" and dated["2022/e.docx"] == "2022-11-02" and dated["2023/05/a.txt"] == "2023-05-12"
 

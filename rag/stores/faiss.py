@@ -20,7 +20,7 @@ from typing import Collection, Iterable, Iterator
 
 import numpy as np
 
-from ..config import Config
+from ..config import Storing
 from ..types import Chunk
 from .base import FORMAT_VERSION, CorruptIndexError, IndexMissingError, Manifest, StaleIndexError, Update, repair_hint
 from .bm25 import Bm25
@@ -35,7 +35,7 @@ _VERIFIED = ".verified"  # written once a generation's checksums matched; later 
 class FaissStore:
     def __init__(
         self, manifest: Manifest, chunks: list[Chunk], terms: Bm25, vectors: np.ndarray, faiss_index,
-        sentence_vectors: np.ndarray | None = None, index_dir: Path | None = None, config: Config | None = None,
+        sentence_vectors: np.ndarray | None = None, index_dir: Path | None = None, config: Storing | None = None,
     ):
         self.manifest = manifest
         self.chunk_list = chunks
@@ -45,7 +45,7 @@ class FaissStore:
         self.sentence_vectors = sentence_vectors if sentence_vectors is not None else np.zeros((0, vectors.shape[1]), np.float32)
         self.sentence_rows = np.concatenate([[0], np.cumsum([len(c.sentences) for c in chunks])]).astype(np.int64)
         self.index_dir = index_dir
-        self.config = config or Config()
+        self.config = config or Storing()
 
     def __len__(self) -> int:
         return len(self.chunk_list)
@@ -114,7 +114,7 @@ class FaissStore:
         return index
 
     @classmethod
-    def empty(cls, manifest: Manifest, index_dir: Path, config: Config) -> "FaissStore":
+    def empty(cls, manifest: Manifest, index_dir: Path, config: Storing) -> "FaissStore":
         vectors = np.zeros((0, manifest.dim), np.float32)
         return cls(manifest, [], Bm25.empty(), vectors, make_faiss(vectors, config), None, index_dir, config)
 
@@ -144,7 +144,7 @@ class FaissStore:
         return generation
 
     @classmethod
-    def load(cls, index_dir: Path, config: Config | None = None) -> "FaissStore":
+    def load(cls, index_dir: Path, config: Storing | None = None) -> "FaissStore":
         """Open the current generation; any damage is one `CorruptIndexError` naming the file and the fix."""
         import faiss
 
@@ -188,7 +188,7 @@ def _top(ids: np.ndarray, scores: np.ndarray, n: int) -> list[tuple[int, float]]
     return [(int(ids[i]), float(scores[i])) for i in order]
 
 
-def make_faiss(vectors: np.ndarray, config: Config):
+def make_faiss(vectors: np.ndarray, config: Storing):
     """Exact inner product for small corpora; HNSW or IVF above `ann_threshold` chunks."""
     import faiss
 
