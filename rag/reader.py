@@ -25,7 +25,8 @@ otherwise calls "not found", and the fragment makes the answer checkable:
    the article spells them.
 
 The model is asked only when the judge accepts a sentence of the evidence. When it finds
-nothing, or a check fails, it is asked once more, in a second turn after the first prompt (still
+nothing, or a check fails, and the judge holds some sentence more likely than not to answer
+(`judge_insist`), it is asked once more, in a second turn after the first prompt (still
 in llama.cpp's cache, so only the new turn is read), without the "not found" way out: with the
 sentences a wider selection adds, or, when the judge rejected its quote and no sentence it was
 shown holds its answer, naming the sentences the judge accepts (it had copied the sentence beside
@@ -147,6 +148,12 @@ class Verdicts:
 
     def __init__(self, judge: Judge, question: str, ranked: list[Evidence], passages: list[Passage], threshold: float):
         self.judge, self.question, self.ranked, self.passages, self.threshold = judge, question, ranked, passages, threshold
+
+    def sure(self, probability: float) -> bool:
+        """Whether the judge gives some sentence at least this probability of answering the question
+        (a question it does not read, English, is left to the reader's other checks)."""
+        judged = [e.judged for e in self.ranked if e.judged is not None]
+        return not judged or max(judged) >= probability
 
     def answering(self) -> list[Evidence]:
         """The sentences a quote may be, best first: the judge accepts them and their passage names
@@ -288,6 +295,8 @@ class Reader:
         if isinstance(attempt, Reading):
             return attempt
         reading.rejected.append(attempt)
+        if not self.verdicts.sure(self.config.judge_insist):
+            return reading  # the second turn says the answer is there: only when the judge says so
         first = {(e.passage, e.start) for e in evidence}
         if isinstance(attempt, OffTopic):
             # pointed at the sentences the judge accepts (the gate let the question through, so one is)

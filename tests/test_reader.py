@@ -42,9 +42,9 @@ class Scripted:
             self.closed += 1
 
 
-def scripted(assistant, *replies, continues: bool = False) -> tuple[Assistant, Scripted]:
+def scripted(assistant, *replies, continues: bool = False, **settings) -> tuple[Assistant, Scripted]:
     model = Scripted(*replies, continues=continues)
-    return make(assistant, generator=model), model
+    return make(assistant, generator=model, **settings), model
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +158,20 @@ def test_nothing_quoted_is_retried_with_wider_evidence_and_never_shown(assistant
     first, retry = model.messages
     assert retry[: len(first)] == first  # the first prompt again, so llama.cpp reads only the new turn
     assert retry[-1]["role"] == "user" and "不要写“原文：无”" in retry[-1]["content"]  # which takes the way out away
+
+
+def test_the_second_turn_runs_only_when_the_judge_holds_a_sentence_likely_to_answer(assistant):
+    """The second turn tells the model the answer is there: when the judge's best sentence is less
+    likely than `judge_insist` to answer, a first "not found" is the answer (a near miss is refused)."""
+    question = "宜昌市在全省建立了多少家療休養基地？"
+    replies = ("原文：无\n答案：資料中沒有提到。", "原文：全省建立了15家疗休养基地\n答案：宜昌市在全省建立了15家疗休养基地[1]。")
+    bot, model = scripted(assistant, *replies)
+    judged = bot.ask(question).meta["judged"]
+    assert judged >= bot.config.judge_insist and len(model.prompts) == 2  # sure enough: asked again
+    bot, model = scripted(assistant, *replies, judge_insist=judged + 0.01)
+    answer = bot.ask(question)
+    assert answer.refused and not answer.meta["retried"] and len(model.prompts) == 1
+    assert answer.meta["refusal_reason"] == "the model quoted nothing"
 
 
 def test_an_invented_quote_is_refused_and_never_shown(assistant):
