@@ -275,7 +275,7 @@ class Assistant:
         retriever = self.retriever
         with self._lock:
             passages = retriever.search(query, config.k, scope=scope)
-        judge = load_judge(config.embed_model_path, config.judge_max_tokens, config.judge_context_chars, config.judge_dir)
+        judge = _judge(config)
         ranked = rank(query, passages, retriever.index, self.embedder, config, judge)
         evidence = choose(query, ranked, config)
         meta = {"lang": lang, "query": query, "passages": passages, "evidence": evidence}
@@ -318,8 +318,7 @@ class Assistant:
     @property
     def judge(self) -> Judge:
         """The trained judge, shared by the process, its network loaded at the first question."""
-        c = self.config
-        return load_judge(c.embed_model_path, c.judge_max_tokens, c.judge_context_chars, c.judge_dir)
+        return _judge(self.config)
 
     @staticmethod
     def _timed(pieces: Iterator[str], meta: dict, started: float):
@@ -357,6 +356,11 @@ class Assistant:
 def _answer_model(config: Config) -> tuple:
     """The settings that make a different answer model (a change means loading another)."""
     return config.llm_backend, config.llm_model, config.llm_url, config.llm_api_model, config.n_ctx, config.flash_attn
+
+
+def _judge(config: Config) -> Judge:
+    """The process's judge for these settings (`load_judge` keeps one per embedding model and reading)."""
+    return load_judge(config.embed_model_path, config.judge_max_tokens, config.judge_context_chars, config.judge_dir)
 
 
 def _retry_config(config: Config) -> Config:

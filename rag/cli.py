@@ -25,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     scoped.add_argument("--folder", default="", help="only articles in this folder of the seeds (and its subfolders), e.g. 2024/07")
     scoped.add_argument("--since", default="", help="only articles dated on or after this day (YYYY-MM-DD; undated ones are left out)")
     scoped.add_argument("--until", default="", help="only articles dated on or before this day (YYYY-MM-DD)")
+    answering = argparse.ArgumentParser(add_help=False)  # which model answers: ask, eval, serve and app alike
+    answering.add_argument("--model", help="answer model (default: the configured one): qwen2.5-coder-1.5b, qwen2.5-coder-0.5b or a GGUF path")
+    answering.add_argument("--extractive", action="store_true", help="no language model: show the best supporting sentences")
+    answering.add_argument("--url", help="answer with an OpenAI-compatible server at this URL instead of the local model")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("index", parents=[folders], help="build or update the index from the seeds folder")
@@ -35,35 +39,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
     p.add_argument("--fusion", choices=("rrf", "cc", "dense", "bm25"), help="retriever (default: the configured hybrid)")
 
-    p = sub.add_parser("ask", parents=[folders, scoped], help="answer a question with citations (streams the answer)")
+    p = sub.add_parser("ask", parents=[folders, scoped, answering], help="answer a question with citations (streams the answer)")
     p.add_argument("question")
-    p.add_argument("--model", help="answer model: qwen2.5-coder-1.5b, qwen2.5-coder-0.5b or a GGUF path")
-    p.add_argument("--extractive", action="store_true", help="no language model: show the best supporting sentences")
-    p.add_argument("--url", help="use an OpenAI-compatible server at this URL instead of the local model")
 
-    p = sub.add_parser("eval", parents=[folders], help="grade answers on a JSONL question set")
+    p = sub.add_parser("eval", parents=[folders, answering], help="grade answers on a JSONL question set")
     p.add_argument("questions", type=Path)
-    p.add_argument("--model", help="answer model (default: the configured one)")
-    p.add_argument("--extractive", action="store_true")
-    p.add_argument("--url")
     p.add_argument("--json", type=Path, help="also write per-question results here")
 
-    p = sub.add_parser("serve", parents=[folders], help="answer over HTTP in OpenAI's API shape (/v1/chat/completions, /v1/search)")
+    p = sub.add_parser("serve", parents=[folders, answering],
+                       help="answer over HTTP in OpenAI's API shape (/v1/chat/completions, /v1/search)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--api-key", default=os.environ.get("RAG_API_KEY"), help="require `Authorization: Bearer KEY` (default: $RAG_API_KEY)")
-    p.add_argument("--model", help="answer model (default: the configured one)")
-    p.add_argument("--extractive", action="store_true", help="no language model")
-    p.add_argument("--url", help="answer with an OpenAI-compatible server at this URL")
 
-    p = sub.add_parser("app", parents=[folders], help="the chat page in a browser (also: python app.py, make app)")
+    p = sub.add_parser("app", parents=[folders, answering], help="the chat page in a browser (also: python app.py, make app)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to serve your network; default: loopback only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--api-key", default=os.environ.get("RAG_API_KEY"),
                    help="ask for this password at login, any user name (default: $RAG_API_KEY)")
-    p.add_argument("--model", help="answer model (default: the configured one): qwen2.5-coder-1.5b, qwen2.5-coder-0.5b or a GGUF path")
-    p.add_argument("--extractive", action="store_true", help="no language model")
-    p.add_argument("--url", help="answer with an OpenAI-compatible server at this URL")
 
     p = sub.add_parser("config", help="the settings in effect (defaults, RAG_* variables), or --markdown: their reference")
     p.add_argument("--markdown", action="store_true", help="write the reference of every setting (docs/configuration.md)")

@@ -48,7 +48,7 @@ from .cite import GLUE, contains_number, han_bigrams, number_form, number_patter
 from .clean import in_script, normalised, to_search_form
 from .config import Config
 from .entities import absent_entities
-from .evidence import Evidence, as_judged, asks_for_number
+from .evidence import Evidence, as_judged, asks_for_number, best_judged
 from .judge import Judge
 from .types import Passage
 
@@ -152,8 +152,7 @@ class Verdicts:
     def sure(self, probability: float) -> bool:
         """Whether the judge gives some sentence at least this probability of answering the question
         (a question it does not read, English, is left to the reader's other checks)."""
-        judged = [e.judged for e in self.ranked if e.judged is not None]
-        return not judged or max(judged) >= probability
+        return not self.judge.reads(self.question) or best_judged(self.ranked) >= probability
 
     def answering(self) -> list[Evidence]:
         """The sentences a quote may be, best first: the judge accepts them and their passage names

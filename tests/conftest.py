@@ -59,6 +59,15 @@ def milvus_assistant(tmp_path_factory, embedder):
     return bot
 
 
+def sharing(assistant, **settings):
+    """Another Assistant over the same seeds and index, holding the same embedder and opened index:
+    its own settings (and answer model) without loading anything again."""
+    from rag import Assistant
+
+    return Assistant(seeds_dir=assistant.config.seeds_dir, index_dir=assistant.config.index_dir,
+                     embedder=assistant.embedder, retriever=assistant.retriever, **settings)
+
+
 def copy_of(assistant, folder: Path) -> tuple[Path, Path]:
     """A private copy of an Assistant's seeds and index under `folder`, for a test that changes them."""
     seeds, index = folder / "seeds", folder / "index"

@@ -10,6 +10,7 @@ import urllib.request
 
 import pytest
 
+from conftest import sharing
 from rag import Assistant
 from rag.answer import QUOTE_PROMPT, ModelUnavailableError, language_of
 from rag.assistant import QuestionError
@@ -19,14 +20,9 @@ from rag.evaluate import Report, grade
 from rag.types import Answer
 
 
-def make(assistant, **settings) -> Assistant:
-    return Assistant(seeds_dir=assistant.config.seeds_dir, index_dir=assistant.config.index_dir,
-                     embedder=assistant.embedder, retriever=assistant.retriever, **settings)
-
-
 @pytest.fixture(scope="module")
 def default(assistant) -> Assistant:
-    return make(assistant)
+    return sharing(assistant)
 
 
 def test_dev_set_with_the_default_model(default, qa_items):
@@ -92,7 +88,7 @@ def test_follow_up_uses_the_history(default):
 
 
 def test_extractive_mode_highlights_supporting_sentences(assistant):
-    bot = make(assistant, llm_backend="extractive")
+    bot = sharing(assistant, llm_backend="extractive")
     answer = bot.ask("湖湘劳模工匠馆的展示面积有多大？")
     assert "1000平方米" in answer.text and "**" in answer.text and "[1]" in answer.text
     assert answer.citations[0].source.startswith("000_")
@@ -119,11 +115,11 @@ def test_prompt_injection_in_an_article_is_ignored(tmp_path, embedder):
 
 def test_missing_or_corrupt_model_names_the_fix(assistant, tmp_path):
     with pytest.raises(ModelUnavailableError, match="make setup"):
-        make(assistant, llm_model=str(tmp_path / "none.gguf")).ask("宜昌市建立了多少家疗休养基地？")
+        sharing(assistant, llm_model=str(tmp_path / "none.gguf")).ask("宜昌市建立了多少家疗休养基地？")
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"GGUF" + b"\x00" * 4096)
     with pytest.raises(ModelUnavailableError, match="rag models install --force"):
-        make(assistant, llm_model=str(bad)).ask("宜昌市建立了多少家疗休养基地？")
+        sharing(assistant, llm_model=str(bad)).ask("宜昌市建立了多少家疗休养基地？")
 
 
 def test_openai_compatible_server_backend(assistant):
@@ -146,11 +142,11 @@ def test_openai_compatible_server_backend(assistant):
                 time.sleep(0.5)
         else:
             pytest.fail(f"llama_cpp.server did not answer on port {port} within 60 s")
-        bot = make(assistant, llm_backend="openai", llm_url=f"http://127.0.0.1:{port}/v1")
+        bot = sharing(assistant, llm_backend="openai", llm_url=f"http://127.0.0.1:{port}/v1")
         answer = bot.ask("湖湘劳模工匠馆的展示面积有多大？")
         assert "1000" in answer.text and answer.citations
     finally:
         server.terminate()
         server.wait(10)
     with pytest.raises(ModelUnavailableError, match="unreachable"):
-        make(assistant, llm_backend="openai", llm_url=f"http://127.0.0.1:{port}/v1").ask("湖湘劳模工匠馆的展示面积有多大？")
+        sharing(assistant, llm_backend="openai", llm_url=f"http://127.0.0.1:{port}/v1").ask("湖湘劳模工匠馆的展示面积有多大？")

@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 
+from conftest import sharing
 from rag import Assistant
 from rag.assistant import QuestionError
 
@@ -70,8 +71,7 @@ def test_unknown_setting_is_an_error():
 def test_settings_given_with_a_question_hold_for_that_question_only(assistant):
     """Users of one Assistant (the app's) choose their model and passages per question: neither
     changes the Assistant's settings, nor loads its configured model, for the others."""
-    bot = Assistant(seeds_dir=assistant.config.seeds_dir, index_dir=assistant.config.index_dir,
-                    embedder=assistant.embedder, retriever=assistant.retriever)
+    bot = sharing(assistant)
     question = "宜昌市在全省建立了多少家疗休养基地？"
     wide = bot.ask(question, llm_backend="extractive")
     narrow = bot.ask(question, llm_backend="extractive", k=1)

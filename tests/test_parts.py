@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import sharing
 
 from rag.parts import split_question
 
@@ -21,10 +22,7 @@ def test_distributive_questions_are_split_by_subject(question, parts):
 
 
 def test_every_part_is_answered_from_its_own_passage(assistant):
-    from rag import Assistant
-
-    bot = Assistant(seeds_dir=assistant.config.seeds_dir, index_dir=assistant.config.index_dir,
-                    embedder=assistant.embedder, retriever=assistant.retriever)
+    bot = sharing(assistant)
     answer = bot.ask("济南和淄博分别建有多少家户外劳动者驿站？")
     lines = answer.text.split("\n")
     assert len(lines) == 2 and lines[0].startswith("济南：") and lines[1].startswith("淄博：")

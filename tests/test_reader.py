@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from conftest import sharing
 from rag import Assistant
 from rag.clean import decode, normalised, to_search_form
 from rag.config import Config
@@ -13,11 +14,6 @@ from rag.chunk import split_sentences
 from rag.judge import load_judge
 from rag.reader import OffTopic, Support, Verdicts, answer_support, as_written, facts_problem, judged_problem, locate, support_at
 from rag.types import Answer, Passage
-
-
-def make(assistant, **settings) -> Assistant:
-    return Assistant(seeds_dir=assistant.config.seeds_dir, index_dir=assistant.config.index_dir,
-                     embedder=assistant.embedder, retriever=assistant.retriever, **settings)
 
 
 class Scripted:
@@ -44,12 +40,12 @@ class Scripted:
 
 def scripted(assistant, *replies, continues: bool = False, **settings) -> tuple[Assistant, Scripted]:
     model = Scripted(*replies, continues=continues)
-    return make(assistant, generator=model, **settings), model
+    return sharing(assistant, generator=model, **settings), model
 
 
 @pytest.fixture(scope="module")
 def default(assistant) -> Assistant:
-    return make(assistant)
+    return sharing(assistant)
 
 
 # ---- locating a quote ------------------------------------------------------------------
