@@ -54,6 +54,29 @@ def contains_number(passage_form: str, number: str) -> bool:
     return re.search(number_pattern(number), passage_form) is not None
 
 
+_SCALE = {"万": 10**4, "亿": 10**8}
+_SCALED = re.compile(r"(\d+(?:[.,，]\d+)*)([余多]?[万亿])?")
+
+
+def scaled_numbers(text: str) -> list[str]:
+    """The text's numbers with the 万 or 亿 that scales them (100万, 1.5亿, 100): the figure a reader
+    takes away, so 100家 is not the 100 of 100万元."""
+    return [re.sub(r"[,，](?=\d{3}\b)", "", n).rstrip(".,，") + (scale or "")[-1:]
+            for n, scale in _SCALED.findall(to_search_form(text))]
+
+
+def contains_scaled(passage_form: str, number: str) -> bool:
+    """Whether a `number_form` text states a `scaled_numbers` figure at its scale: 100万 as 100万,
+    100余万 or 1000000; a bare 100 not as the 100 of 100万."""
+    if number[-1] in _SCALE:
+        digits, scale = number[:-1], number[-1]
+        if re.search(rf"{number_pattern(digits)}[余多]?{scale}", passage_form):
+            return True
+        whole = float(digits) * _SCALE[scale]
+        return whole.is_integer() and contains_number(passage_form, str(int(whole)))
+    return re.search(rf"{number_pattern(number)}(?![余多]?[万亿])", passage_form) is not None
+
+
 def number_form(text: str) -> str:
     """What an answer's numbers are looked up in: the text's search form without thousands commas
     (1,810 is 1810) and, when it writes numbers in Chinese numerals, the same again in digits

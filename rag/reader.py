@@ -19,10 +19,11 @@ otherwise calls "not found", and the fragment makes the answer checkable:
 3. a question for a number or a year needs one in the answer, and the answer's new
    facts (numbers, 《titles》, and the characters and Latin-letter words it adds to the
    question) must come from the quoted sentence; when the quote was the model's own, from
-   a sentence it was shown that passes check 2, which is then the cited span. Numbers are
-   checked as they are written, so a stray one stops the generation there; a sentence's
-   Chinese numerals count as digits (三十年 holds 30), and the answer then shows them as
-   the article spells them.
+   a sentence it was shown that passes check 2, which is then the cited span. Numbers must
+   be in a sentence the judge accepts, not in a neighbour it does not, and at their scale
+   (100家 is not the 100 of 100万元). They are checked as they are written, so a stray one
+   stops the generation there; a sentence's Chinese numerals count as digits (三十年 holds
+   30), and the answer then shows them as the article spells them.
 
 The model is asked only when the judge accepts a sentence of the evidence. When it finds
 nothing, or a check fails, and the judge holds some sentence more likely than not to answer
@@ -44,7 +45,7 @@ from functools import cached_property
 
 from .answer import Generator, build_messages, build_redirect_messages, build_retry_messages, opening, says_not_found
 from .chunk import split_sentences
-from .cite import GLUE, contains_number, han_bigrams, number_form, number_pattern, numbers, spelled_as, strip_markers
+from .cite import GLUE, contains_scaled, han_bigrams, number_form, number_pattern, numbers, scaled_numbers, spelled_as, strip_markers
 from .clean import in_script, normalised, to_search_form
 from .config import Config
 from .entities import absent_entities
@@ -86,11 +87,20 @@ class Support:
     around: str  # the sentence with its neighbours
     context: str  # ... and the article title
     judged: float = 1.0  # the judge's probability that the sentence answers the question
+    accepted: str = ""  # the other sentences the judge accepts, one a line
 
     @cached_property
     def around_form(self) -> str:
-        """`around` as `cite.number_form`: what an answer's facts are looked up in, once per token while it streams."""
+        """`around` as `cite.number_form`: what an answer's words are looked up in."""
         return number_form(self.around)
+
+    @cached_property
+    def numbers_form(self) -> str:
+        """Where an answer's numbers must be, as `cite.number_form` (looked up once per token while it
+        streams): the quoted sentence or another the judge accepts, never a neighbour it did not
+        accept. A same-event neighbour's figure (宜昌's 100万元 subsidy for its count of 基地,
+        a province's 150万元 for its own budget) is the confident wrong answer of a near miss."""
+        return number_form(f"{self.sentence}\n{self.accepted}")
 
 
 @dataclass
@@ -199,8 +209,9 @@ def judged_problem(support: Support, verdicts: Verdicts) -> str:
 def facts_problem(answer: str, asked: str, support: Support, lang: str, config: Config) -> str:
     """Why the answer is not what the quoted sentence (with its neighbours) says, or "" when it is.
 
-    A question for a number or a year needs one in the answer. The answer's numbers
-    and titles (《…》) must be in the sentence, and most of what it adds to the question: the new
+    A question for a number or a year needs one in the answer. The answer's numbers must be in
+    the sentence or another the judge accepts (`Support.numbers_form`), its titles (《…》) in the
+    sentence with its neighbours, and most of what it adds to the question: the new
     characters and Latin-letter words, or, when it only rearranges the question's characters
     (越南 → 南越), the new character pairs. An answer that adds nothing does not answer.
     """
@@ -233,9 +244,10 @@ def facts_problem(answer: str, asked: str, support: Support, lang: str, config: 
 
 
 def stray_numbers(answer: str, asked: str, support: Support) -> list[str]:
-    """The answer's numbers that neither the question nor the quoted sentence (with its neighbours) holds."""
-    named = set(numbers(asked))
-    return [n for n in numbers(answer) if n not in named and not contains_number(support.around_form, n)]
+    """The answer's numbers that neither the question nor a sentence the judge accepts holds, at
+    their scale (`cite.scaled_numbers`)."""
+    named = set(scaled_numbers(asked))
+    return [n for n in scaled_numbers(answer) if n not in named and not contains_scaled(support.numbers_form, n)]
 
 
 def as_written(answer: str, support: Support, lang: str) -> str:
@@ -342,7 +354,8 @@ class Reader:
                         if problem:  # a model often quotes the sentence beside the one it answers from
                             support, off_topic = None, problem
                         else:  # its facts may come from any sentence the judge accepts; cited where they are
-                            support = dataclasses.replace(support, around=f"{support.around}\n{self.verdicts.accepted()}")
+                            accepted = self.verdicts.accepted()
+                            support = dataclasses.replace(support, around=f"{support.around}\n{accepted}", accepted=accepted)
                     # else the model wrote its own sentence (often the answer, or the question): its
                     # answer is held until a sentence of the evidence is found to carry it
                     text = text[label.end() :]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from rag.cite import number_form, verify
+from rag.cite import contains_scaled, number_form, scaled_numbers, verify
 from rag.types import Passage
 
 PASSAGES = [
@@ -69,3 +69,12 @@ def test_a_number_the_article_writes_in_chinese_numerals_is_supported_in_digits(
 def test_number_form_adds_digits_only_where_the_text_has_chinese_numerals():
     assert number_form("共服务职工12,500人次。") == "共服务职工12500人次。"
     assert number_form("当天,一千八百一十名货车司机加入工会。").endswith("1810名货车司机加入工会。")
+
+
+def test_a_number_keeps_the_wan_or_yi_that_scales_it():
+    assert scaled_numbers("补助100万元，建成100家，投资1.5亿元，共12,500人") == ["100万", "100", "1.5亿", "12500"]
+    assert contains_scaled(number_form("投入100余万元"), "100万")
+    assert contains_scaled(number_form("惠及三十万人"), "30万")
+    assert contains_scaled(number_form("投入1000000元"), "100万")
+    assert not contains_scaled(number_form("投入100万元"), "100")
+    assert contains_scaled(number_form("建成100家"), "100") and not contains_scaled(number_form("建成100家"), "100万")

@@ -1,6 +1,7 @@
 """The reader's contract: quote, then answer; the quote must be real, on topic, and hold the answer."""
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -85,6 +86,28 @@ def test_an_answer_naming_the_article_title_instead_of_the_sentence_is_not_read_
     assert facts_problem("「反共抗俄」的政策[1]", question, music, "zh-Hant", Config()) == ""
     book = _support("1687年，牛顿出版了《自然哲学的数学原理》，详细地说明了两个物理理论。")
     assert facts_problem("《自然哲学的数学原理》[1]", "牛顿在哪本书中说明了两个物理理论?", book, "zh-Hans", Config()) == ""
+
+
+def test_an_answers_number_must_be_in_a_sentence_the_judge_accepts_not_in_a_neighbour():
+    """Same-event news: the sentence before the quoted one states the event's other figure (the judge
+    read it as context and accepted the quote); the answer may take it only from a sentence the
+    judge accepts itself."""
+    before, sentence = "列支150万元为1000名返乡就业创业农民工提供技能培训。", "同时，各市总工会也将做出本级工作计划和经费预算。"
+    quoted = Support(0, len(before), len(before + sentence), sentence, before + sentence, f"标题\n{before}{sentence}")
+    question = "山东省总工会本级列支了多少专项经费扶持工友创业？"
+    assert "150万" in facts_problem("150万元[1]", question, quoted, "zh-Hans", Config())
+    accepted = dataclasses.replace(quoted, accepted=before)
+    assert facts_problem("150万元[1]", question, accepted, "zh-Hans", Config()) == ""
+
+
+def test_a_number_is_read_at_its_scale():
+    """100家 is not the 100 of 100万元; 30万 is the 三十万 an article spells."""
+    subsidy = _support("宜昌市总安排100万元对市直单位进行疗休养专项补助。")
+    assert "100" in facts_problem("100家[1]", "宜昌市在全省建立了多少家疗休养基地？", subsidy, "zh-Hans", Config())
+    assert facts_problem("100万元[1]", "宜昌市总安排多少钱补助市直单位疗休养？", subsidy, "zh-Hans", Config()) == ""
+    crowd = _support("当天共有三十万人参加了活动。")
+    assert facts_problem("30万人[1]", "当天有多少人参加了活动？", crowd, "zh-Hans", Config()) == ""
+    assert "30" in facts_problem("30人[1]", "当天有多少人参加了活动？", crowd, "zh-Hans", Config())
 
 
 def test_a_number_copied_in_digits_from_chinese_numerals_is_the_sentences():
