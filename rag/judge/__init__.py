@@ -21,6 +21,7 @@ import numpy as np
 
 from ..clean import to_search_form
 from ..config import Config
+from ..embed import physical_cores
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class Judge:
         if not (base / "config.json").exists():
             raise JudgeMissingError(f"the judge reads with the embedding model at {base}; run `rag models install`")
         self.base, self.weights = base, weights
+        self.threads = physical_cores()
         # Never shorter than trained: a long news sentence keeps its end, where the answer often is.
         self.max_length = max(int(self.card["max_length"]), max_tokens)
         # Trained on the last card["context_chars"] (60) of the two sentences before; news names its
@@ -77,11 +79,9 @@ class Judge:
         self._lock = threading.Lock()
 
     def _load(self) -> None:
-        from safetensors.numpy import load_file
+        from ..graph import judge_graph, load_graph
 
-        from .network import Network
-
-        self._model = Network(self.base, load_file(str(self.weights)))
+        self._model = load_graph(judge_graph(self.base, self.card["sha256"]), self.base, self.weights)
         self._tokenizer = tokenizer(self.base, self.max_length)
 
     @staticmethod
@@ -106,7 +106,7 @@ class Judge:
             order = np.argsort([len(e.ids) for e in encoded], kind="stable")
             out = np.empty(len(pairs), dtype=np.float32)
             for group in np.array_split(order, max(1, len(pairs) // _BUCKET)):  # similar lengths: less padding
-                out[group] = self._model(*padded(self._tokenizer, [encoded[i] for i in group]))
+                out[group] = self._model(*padded(self._tokenizer, [encoded[i] for i in group]), self.threads)
             return out
 
     def score(self, question: str, candidates: Sequence[Candidate]) -> np.ndarray:
