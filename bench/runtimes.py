@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag.config import load_config  # noqa: E402
-from rag.embed import load_embedder, physical_cores  # noqa: E402
+from rag.embed import load_embedder  # noqa: E402
+from rag.hardware import physical_cores  # noqa: E402
 from rag.graph import ENCODER, Graph, judge_graph  # noqa: E402
 from rag.judge import Candidate, load_judge, padded, pair_text  # noqa: E402
 from rag.judge.pairs import Neighbours, negatives, read_set  # noqa: E402

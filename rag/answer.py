@@ -20,7 +20,7 @@ from typing import Protocol
 
 from .clean import in_script, to_search_form
 from .config import LLM_MODELS, Config
-from .embed import physical_cores
+from .hardware import physical_cores
 from .evidence import Evidence, question_terms
 from .types import Passage
 

@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from .config import Config
+from .hardware import physical_cores
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +34,6 @@ class Embedder(Protocol):
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray: ...
-
-
-def physical_cores() -> int:
-    """llama.cpp and torch run best with one thread per physical core, not per hyperthread."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            blocks = f.read().split("\n\n")
-    except OSError:
-        return max(1, (os.cpu_count() or 2) // 2)
-    cores = set()
-    for block in blocks:
-        fields = {k.strip(): v.strip() for k, _, v in (ln.partition(":") for ln in block.splitlines())}
-        if "processor" in fields:
-            cores.add((fields.get("physical id", "0"), fields.get("core id", fields["processor"])))
-    return max(1, len(cores))
 
 
 def embed_device(setting: str) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..clean import to_search_form
 from ..config import Config
-from ..embed import physical_cores
+from ..hardware import physical_cores
 
 log = logging.getLogger(__name__)
 

@@ -115,7 +115,7 @@ def main() -> None:
 
     import torch
 
-    from ..embed import physical_cores
+    from ..hardware import physical_cores
     from .model import CrossEncoder
 
     torch.set_num_threads(args.threads or physical_cores())
