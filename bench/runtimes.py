@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from rag.config import load_config  # noqa: E402
 from rag.embed import load_embedder  # noqa: E402
 from rag.hardware import physical_cores  # noqa: E402
-from rag.graph import ENCODER, Graph, judge_graph  # noqa: E402
+from rag.graph import ENCODER, Graph, judge_graph, quantise  # noqa: E402
 from rag.judge import Candidate, load_judge, padded, pair_text  # noqa: E402
 from rag.judge.pairs import Neighbours, negatives, read_set  # noqa: E402
 
@@ -43,19 +43,9 @@ def timed(run, batches) -> tuple[float, list[np.ndarray]]:
     return time.perf_counter() - started, out
 
 
-def int8(graph: Path, folder: Path) -> Path:
-    """The graph with int8 weights (activations quantised per batch, at run time)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    out = folder / f"{graph.stem}-int8.onnx"
-    quantize_dynamic(str(graph), str(out), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
-                     op_types_to_quantize=["MatMul"])
-    return out
-
-
 def runners(graph: Path, base: Path, threads: int, folder: Path) -> dict:
     """name -> f(ids, mask) over the graph in each runtime."""
-    ort, quantised = Graph(graph, base), Graph(int8(graph, folder), base)
+    ort, quantised = Graph(graph, base), Graph(quantise(graph, folder / f"{graph.stem}-int8.onnx"), base)
     out = {"onnxruntime fp32": lambda ids, mask: ort(ids, mask, threads),
            "onnxruntime int8": lambda ids, mask: quantised(ids, mask, threads)}
     words = ort.words

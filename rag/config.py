@@ -66,6 +66,9 @@ class Indexing:
     passage_prefix: str = "passage: "  # put before a chunk when it is embedded
     embed_batch_size: int = 8  # measured on 2 cores: 18% faster than 32 on 350-character chunks, same vectors (1e-7)
     embed_device: str = "auto"  # auto = a CUDA GPU when torch sees one, else cpu; or cpu, cuda, cuda:1, mps
+    # Passages on the CPU: "fp32", or "int8" (the graph with int8 weights: twice as fast on two AVX2
+    # cores, vectors at a cosine of 0.996 to fp32; an index records which one built it).
+    embed_precision: str = "fp32"
     embed_gpu_batch_size: int = 128  # on a GPU: DRCD dev chunks and sentences 2.97 s at 8, 2.25 s at 128 on an H100 (bench/gpu_embedding.py)
     threads: int = 0  # CPU threads for embedding and the answer model; 0 = number of physical cores
     # Sentence vectors for evidence selection: "pooled" from each chunk's own pass (late chunking,

@@ -72,10 +72,16 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.config = config
         self.path = path
-        self.name = f"sentence-transformers:{config.embed_model}"
+        if config.embed_precision not in ("fp32", "int8"):
+            raise ValueError(f"unknown embed_precision {config.embed_precision!r}; choose fp32 or int8")
+        self.int8 = config.embed_precision == "int8"
+        # int8 vectors differ from fp32 ones (cosine 0.996): an index built with one is stale for the other
+        self.name = f"sentence-transformers:{config.embed_model}" + (":int8" if self.int8 else "")
         self.batch_size = config.embed_batch_size
         self.query_prefix, self.passage_prefix = config.query_prefix, config.passage_prefix
         self.pools_tokens = path.exists() and is_mean_pooled(path)
+        if self.int8 and not self.pools_tokens:
+            raise ValueError(f"embed_precision int8 needs a mean-pooled model folder, and {config.embed_model} is not one")
         self._lock, self._engine_lock = threading.Lock(), threading.Lock()
         self._model = self._tokenizer = self._engine = self._encoder = None
         self.sharing = False  # a build beside questions: embed with a core fewer (`beside_questions`)
@@ -106,9 +112,11 @@ class SentenceTransformerEmbedder:
             if self._model is not None:
                 return
             if embed_device(self.config.embed_device) == "cpu":
-                from .graph import ENCODER, load_graph
+                from .graph import ENCODER, ENCODER_INT8, load_graph
 
-                self.device, model = "cpu", load_graph(self.path / ENCODER, self.path)
+                self.device, model = "cpu", load_graph(self.path / (ENCODER_INT8 if self.int8 else ENCODER), self.path)
+            elif self.int8:
+                raise ValueError("embed_precision int8 runs on the CPU; use fp32 with a GPU (embed_device)")
             else:
                 from transformers import AutoModel
 

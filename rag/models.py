@@ -47,7 +47,7 @@ def install_models(config: Config, force: bool = False, llms: tuple[str, ...] = 
 
 def install_graphs(config: Config, base: Path, force: bool = False) -> Iterator[str]:
     """Export the graphs that embed passages and run the judge without torch (`rag.graph`)."""
-    from .graph import ENCODER, export, judge_graph
+    from .graph import ENCODER, ENCODER_INT8, export, judge_graph, quantise
 
     weights, card = config.judge_dir / "weights.safetensors", config.judge_dir / "judge.json"
     wanted = [(base / ENCODER, None)]
@@ -59,6 +59,9 @@ def install_graphs(config: Config, base: Path, force: bool = False) -> Iterator[
         else:
             export(base, path, trained)
             yield f"graph exported: {path}"
+    if force or not (base / ENCODER_INT8).exists():
+        quantise(base / ENCODER, base / ENCODER_INT8)
+    yield f"graph with int8 weights ready: {base / ENCODER_INT8}"
 
 
 def install_gguf(model: GGUFModel, models_dir: Path, force: bool = False, download=None) -> Path:

@@ -61,3 +61,17 @@ def test_a_missing_graph_is_exported_at_first_use(tmp_path, embedder):
     embedder._load()
     ids, mask, _ = embedder._batch(["passage: " + TEXTS[0]], False)
     assert np.abs(graph(ids, mask, 1) - embedder._model(ids, mask, 1)).max() < 1e-5
+
+
+def test_int8_passages_are_near_fp32_and_an_index_tells_them_apart(embedder, config):
+    """The int8 graph (made from the fp32 one) gives vectors close to fp32's; its name differs, so an
+    index built with one is reported stale by the other instead of mixing vectors."""
+    import dataclasses
+
+    from rag.embed import load_embedder
+
+    int8 = load_embedder(dataclasses.replace(config, embed_precision="int8"))
+    texts = TEXTS + ["福州市总工会将为就读职工提供每人每学年1000元的助学金。"]
+    cosine = (int8.encode_passages(texts) * embedder.encode_passages(texts)).sum(1)
+    assert cosine.min() > 0.98 and cosine.max() < 1 - 1e-6  # close, and not the fp32 graph itself
+    assert int8.name != embedder.name and int8.name.endswith(":int8")
