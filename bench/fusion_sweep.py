@@ -25,7 +25,7 @@ from rag.config import load_config  # noqa: E402
 from rag.index import tokenize  # noqa: E402
 from rag.stores import Manifest  # noqa: E402
 from rag.stores.bm25 import Bm25  # noqa: E402
-from rag.stores.faiss import FaissStore, make_faiss  # noqa: E402
+from rag.stores.faiss import FaissStore  # noqa: E402
 from rag.retrieve import Retriever  # noqa: E402
 
 GRID = [(1.0, b) for b in (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)]
@@ -44,12 +44,12 @@ def candidates(name: str, config) -> tuple[Retriever, list]:
         rows = None
     tokens = [tokenize(c.search_text) for c in chunks]
     manifest = Manifest(1, "", vectors.shape[1], {}, {}, len(chunks), "IndexFlatIP")
-    index = FaissStore(manifest, chunks, Bm25.from_tokens(tokens), vectors, make_faiss(vectors, config))
+    index = FaissStore.in_memory(manifest, chunks, Bm25.from_tokens(tokens), vectors, config=config)
     retriever = Retriever(index, None, config)
     if rows is None:
         queries = [to_search_form(q) for q, _ in questions]
         qvec = embedder.encode_queries(queries)
-        scores, ids = index.faiss.search(qvec, config.candidates)
+        scores, ids = index.segments[0].faiss.search(qvec, config.candidates)
         rows = []
         for r, (query, (_, gold)) in enumerate(zip(queries, questions)):
             dense = [(int(i), float(s)) for i, s in zip(ids[r], scores[r]) if i >= 0]

@@ -12,7 +12,7 @@
    `python app.py` to a page that answers (the app loads index and models first).
 3. Opening a large FAISS store: 20k and 100k chunks (DRCD paragraphs repeated, random
    unit vectors, eight sentences each), open time, first query, RSS, in a fresh process;
-   and writing 10 more files (50 chunks) into it, without their embedding.
+   and writing 10 more files (50 chunks) into it, without their embedding, then opening it again.
 4. `--archive N`: `rag index` of N paragraph files (DRCD and CMRC paragraphs cycled, each file
    distinct), time, split and peak RSS; then `rag index` after adding 10 files.
 """
@@ -170,7 +170,7 @@ sys.path.insert(0, {str(ROOT)!r})
 from rag.stores.faiss import FaissStore
 from rag.stores import Update
 store = FaissStore.load(__import__("pathlib").Path(sys.argv[1]))
-new = [dataclasses.replace(c, id=0, source=f"added{{i // 5}}.txt") for i, c in enumerate(store.chunk_list[:50])]
+new = [dataclasses.replace(c, id=0, source=f"added{{i // 5}}.txt") for i, c in enumerate(list(store.iter_chunks())[:50])]
 manifest = dataclasses.replace(store.manifest, files={{**store.manifest.files, **{{c.source: "+" for c in new}}}})
 rng = np.random.default_rng(1)
 def unit(rows):
@@ -185,8 +185,10 @@ print(time.perf_counter() - started)
                      for _ in range(2))
     size = sum(p.stat().st_size for p in index.rglob("*") if p.is_file())
     added = float(subprocess.run([PY, "-c", add, str(index)], capture_output=True, text=True, env=ENV, check=True).stdout)
-    return {"add_10_files_write_s": round(added, 1), "chunks": n, "disk_mib": round(size / 2**20), "first_open_s": round(float(first[0]), 2),
-            "open_s": round(float(second[0]), 2), "first_query_s": round(float(second[1]), 3), "rss_mib": round(float(second[2]))}
+    after = subprocess.run([PY, "-c", probe, str(index)], capture_output=True, text=True, env=ENV, check=True).stdout.split()
+    return {"add_10_files_write_s": round(added, 2), "chunks": n, "disk_mib": round(size / 2**20), "first_open_s": round(float(first[0]), 2),
+            "open_s": round(float(second[0]), 2), "first_query_s": round(float(second[1]), 3), "rss_mib": round(float(second[2])),
+            "first_open_after_add_s": round(float(after[0]), 2), "rss_after_add_mib": round(float(after[2]))}
 
 
 def main() -> None:

@@ -88,7 +88,7 @@ def reading_set(path: Path, embedder, config, limit: int | None = None) -> dict:
     embed_s = time.time() - t0
     tokens = [tokenize(c.search_text) for c in chunks]
     manifest = Manifest(1, embedder.name, embedder.dim, {}, {}, len(chunks), "IndexFlatIP")
-    index = FaissStore(manifest, chunks, Bm25.from_tokens(tokens), vectors, make_faiss(vectors, config))
+    index = FaissStore.in_memory(manifest, chunks, Bm25.from_tokens(tokens), vectors, config=config)
     retriever = Retriever(index, embedder, config)
 
     queries = [to_search_form(q) for q, _ in questions]
@@ -96,7 +96,7 @@ def reading_set(path: Path, embedder, config, limit: int | None = None) -> dict:
     qvec = embedder.encode_queries(queries)
     query_s = time.time() - t0
     n = max(config.candidates, max(KS))
-    scores, ids = index.faiss.search(qvec, n)
+    scores, ids = index.segments[0].faiss.search(qvec, n)
     hits = {f: {k: 0 for k in KS} for f in FUSIONS}
     by_id = {c.id: c for c in chunks}
     for row, (query, gold) in enumerate(zip(queries, (g for _, g in questions))):
@@ -209,7 +209,7 @@ def main() -> None:
     results["peak_rss_mib_after_bench_corpora"] = round(peak_rss_mib())
     if not args.skip_synthetic:
         index = bot.retriever.index
-        real = np.concatenate([index.vectors, index.sentence_vectors]).astype(np.float32)
+        real = np.concatenate([a for s in index.segments for a in (s.vectors, s.sentence_vectors)]).astype(np.float32)
         results["synthetic"] = synthetic([int(s) for s in args.sizes.split(",")], real, config)
     results["peak_rss_mib"] = round(peak_rss_mib())
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -78,22 +78,24 @@ class Assistant:
                 self._embedder = load_embedder(self.config)
             return self._embedder
 
-    def index(self, rebuild: bool = False, progress: bool = True, watch=None, again: Collection[str] = ()) -> BuildReport:
+    def index(self, rebuild: bool = False, progress: bool = True, watch=None, again: Collection[str] = (),
+              compact: bool = False) -> BuildReport:
         """Bring index/ up to date with seeds/ (only new or changed files are embedded, and the
-        files named in `again`). Questions meanwhile are answered from the index as it was; the
-        new one replaces it when whole."""
+        files named in `again`; `compact` then merges the store's segments into one). Questions
+        meanwhile are answered from the index as it was; the new one replaces it when whole."""
         with self._build_lock:
             stats = self._building = file_stats(self.config.seeds_dir)
             embedder = self.embedder
             try:
-                index, report = build(self.config.seeds_dir, self.config.index_dir, embedder, self.config, rebuild, progress, watch, again)
+                index, report = build(self.config.seeds_dir, self.config.index_dir, embedder, self.config, rebuild, progress, watch, again,
+                                      compact)
             finally:
                 self._building = None
             for problem in report.problems.values():
                 log.warning("not indexed: %s", problem)
             with self._lock:
                 self._stats = stats
-                if self._retriever is None or report.touched or rebuild:
+                if self._retriever is None or report.touched or rebuild or compact:
                     self._retriever = Retriever(index, embedder, self.config)
             return report
 

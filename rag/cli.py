@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("index", parents=[folders], help="build or update the index from the seeds folder")
     p.add_argument("--rebuild", action="store_true", help="re-embed everything instead of only changed files")
+    p.add_argument("--compact", action="store_true",
+                   help="then merge the index's segments into one, dropping deleted rows (FAISS store; builds do it when due)")
 
     p = sub.add_parser("search", parents=[folders, scoped], help="show the passages that best match a question")
     p.add_argument("question")
@@ -162,7 +164,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    report = _assistant(args).index(rebuild=args.rebuild)
+    report = _assistant(args).index(rebuild=args.rebuild, compact=args.compact)
     print(
         f"{report.chunks} chunks indexed in {report.seconds:.1f}s: "
         f"{len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed, "

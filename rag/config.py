@@ -100,6 +100,7 @@ class Storing:
     hnsw_m: int = 32  # HNSW: links per vector (more: better recall, more memory)
     hnsw_ef_search: int = 128  # HNSW: candidates visited per search (more: better recall, slower)
     ivf_nprobe: int = 32  # IVF: clusters searched per question
+    max_segments: int = 8  # FAISS store: a build that adds files writes a segment; past this many, the small ones are merged
     milvus_uri: str = ""  # "" = index_dir/milvus.db (Milvus Lite); or http://host:19530
     milvus_token: str = ""  # "user:password" or an API key, for a server with authentication
     milvus_collection: str = "zhiwen"  # prefix of the three collections, so several archives can share a server

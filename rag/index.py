@@ -210,10 +210,11 @@ NOWHERE = _Nowhere()
 
 
 def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, rebuild: bool = False, progress: bool = True,
-          watch: Callable[[object], None] | None = None, again: Collection[str] = ()) -> tuple[Store, BuildReport]:
+          watch: Callable[[object], None] | None = None, again: Collection[str] = (), compact: bool = False) -> tuple[Store, BuildReport]:
     """Bring the store in line with the seeds folder, embedding only what changed and the files
-    named in `again` (read, chunked and embedded anew). `watch` is given the build's progress bar
-    (counting even when not shown), for a status page."""
+    named in `again` (read, chunked and embedded anew); with `compact`, then merge the store's
+    segments into one. `watch` is given the build's progress bar (counting even when not shown),
+    for a status page."""
     started = time.time()
     report = BuildReport()
     config = config.with_overrides(seeds_dir=seeds_dir, index_dir=index_dir)
@@ -264,9 +265,10 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
             report.removed = sorted(set(old.manifest.files) - set(files))
             if not report.touched:
                 bar.close()
-                report.chunks = len(old)
+                index = _compacted(old, report) if compact else old
+                report.chunks = len(index)
                 report.seconds = time.time() - started
-                return old, report
+                return index, report
 
         clock = _lap(report, "read and chunk", clock)
         by_file: dict[str, list[Chunk]] = {}
@@ -303,10 +305,19 @@ def build(seeds_dir: Path, index_dir: Path, embedder: Embedder, config: Config, 
         update = Update(manifest, remove, new_chunks, new_tokens, new_vectors, new_sentence_vectors)
         index = store.write(update)
         _lap(report, "write", clock)
+        if compact:
+            index = _compacted(index, report)
         shutil.rmtree(index_dir / _PARTIAL, ignore_errors=True)
     report.chunks = len(index)
     report.seconds = time.time() - started
     return index, report
+
+
+def _compacted(store: Store, report: BuildReport) -> Store:
+    clock = time.perf_counter()
+    store = store.compact()
+    _lap(report, "compact", clock)
+    return store
 
 
 def _lap(report: BuildReport, stage: str, since: float) -> float:

@@ -117,3 +117,25 @@ def start_process(command: list[str], ready_url: str, log_path: Path, env: dict 
             time.sleep(1)
     proc.terminate()
     pytest.fail(f"{command[0]} did not start within 180 s")
+
+
+def segment_dir(index_dir: Path, i: int = 0) -> Path:
+    """The folder of the current FAISS index's i-th segment (a build from scratch writes one)."""
+    generation = index_dir / (index_dir / "CURRENT").read_text()
+    return index_dir / json.loads((generation / "manifest.json").read_text())["segments"][i]["name"]
+
+
+def as_before_segments(index_dir: Path) -> Path:
+    """Turn a one-segment index into the layout written before segments (every file in the generation
+    folder, its checksums in the manifest), as a user upgrading from an older version has it."""
+    generation = index_dir / (index_dir / "CURRENT").read_text()
+    manifest = json.loads((generation / "manifest.json").read_text())
+    (segment,) = manifest.pop("segments")
+    for path in (index_dir / segment["name"]).iterdir():
+        if path.name != ".verified":
+            shutil.move(path, generation / path.name)
+    (generation / "deleted.npy").unlink()
+    (generation / ".verified").unlink(missing_ok=True)
+    manifest["checksums"] = segment["checksums"]
+    (generation / "manifest.json").write_text(json.dumps(manifest))
+    return generation

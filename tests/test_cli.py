@@ -4,6 +4,9 @@ import subprocess
 import sys
 
 from rag.cli import main
+from rag.stores.faiss import FaissStore
+
+from conftest import copy_of
 
 
 def test_search_prints_source_title_score_and_passage(assistant, capsys):
@@ -19,6 +22,18 @@ def test_index_command_reports_counts(assistant, capsys):
     code = main(["--seeds", str(assistant.config.seeds_dir), "--index", str(assistant.config.index_dir), "index"])
     assert code == 0
     assert "0 chunks embedded" in capsys.readouterr().out
+
+
+def test_index_compact_merges_the_segments_an_added_file_wrote(assistant, tmp_path, capsys):
+    seeds, index_dir = copy_of(assistant, tmp_path)
+    (seeds / "new.txt").write_text("测试市总工会开展帮扶活动\n\n本报讯 测试市总工会今年为职工发放帮扶金320万元。\n", encoding="utf-8")
+    assert main(["--seeds", str(seeds), "--index", str(index_dir), "index"]) == 0
+    assert len(FaissStore.load(index_dir).segments) == 2  # the added file went into a segment of its own
+    assert main(["--seeds", str(seeds), "--index", str(index_dir), "index", "--compact"]) == 0
+    out = capsys.readouterr().out
+    assert "0 chunks embedded" in out and "compact" in out
+    compacted = FaissStore.load(index_dir)
+    assert len(compacted.segments) == 1 and any(c.source == "new.txt" for c in compacted.iter_chunks())
 
 
 def test_errors_are_one_clear_line_and_nonzero(tmp_path, capsys):

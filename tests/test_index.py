@@ -9,9 +9,12 @@ import pytest
 
 from rag.config import Config
 from rag.index import build, chunk_file, tokenize
-from rag.stores import CorruptIndexError, IndexMissingError, StaleIndexError, check_compatible, open_store
+from rag.stores import CorruptIndexError, IndexMissingError, Manifest, StaleIndexError, check_compatible, open_store
 from rag.stores.bm25 import Bm25
 from rag.stores.faiss import FaissStore, make_faiss
+from rag.types import Chunk
+
+from conftest import as_before_segments, segment_dir
 
 
 @pytest.fixture
@@ -113,7 +116,7 @@ def test_missing_corrupt_and_stale_indexes_say_how_to_rebuild(small, embedder):
     with pytest.raises(StaleIndexError, match="rebuild"):
         check_compatible(FaissStore.load(index_dir).manifest, embedder.name, embedder.dim, Config(chunk_max=500))
 
-    (generation / "vectors.npy").write_bytes(b"not numpy")
+    (segment_dir(index_dir) / "vectors.npy").write_bytes(b"not numpy")
     with pytest.raises(CorruptIndexError, match=r"rag --index \S+ index"):
         FaissStore.load(index_dir)
     # a corrupt index is rebuilt from scratch rather than trusted
@@ -138,7 +141,7 @@ def test_concurrent_builds_leave_one_consistent_index(small, embedder):
         t.join()
     assert not errors
     index = FaissStore.load(index_dir)
-    assert len(index) == index.faiss.ntotal
+    assert len(index) == sum(s.faiss.ntotal for s in index.segments)
     generations = [p for p in index_dir.glob("gen-*")]
     assert len(generations) <= 2 and not any(p.name.endswith(".tmp") for p in generations)
 
@@ -204,10 +207,10 @@ def test_an_interrupted_build_resumes_without_embedding_finished_files_again(tmp
 def test_opening_maps_the_saved_term_counts_instead_of_recounting_every_term(small, embedder, monkeypatch):
     seeds, index_dir = small
     built, _ = build(seeds, index_dir, embedder, Config(), progress=False)
-    monkeypatch.setattr(Bm25, "updated", lambda *a, **k: pytest.fail("BM25 was recounted at open"))
+    monkeypatch.setattr(Bm25, "from_tokens", lambda *a, **k: pytest.fail("BM25 was recounted at open"))
     loaded = FaissStore.load(index_dir)
-    assert isinstance(loaded.sentence_vectors, np.memmap)  # sentence vectors are paged in on demand
-    assert isinstance(loaded.terms.rows, np.memmap)  # and so are the postings
+    assert isinstance(loaded.segments[0].sentence_vectors, np.memmap)  # sentence vectors are paged in on demand
+    assert isinstance(loaded.segments[0].terms.rows, np.memmap)  # and so are the postings
     for chunk in list(built.iter_chunks())[::7]:
         terms = tokenize(chunk.search_text)
         mapped, counted = loaded.lexical(terms, 10), built.lexical(terms, 10)
@@ -219,7 +222,7 @@ def test_an_index_saved_with_its_terms_as_text_still_opens_and_ranks_the_same(sm
     """Generations written before term counts were kept (tokens.jsonl) open without a rebuild."""
     seeds, index_dir = small
     built, _ = build(seeds, index_dir, embedder, Config(), progress=False)
-    generation = index_dir / (index_dir / "CURRENT").read_text()
+    generation = as_before_segments(index_dir)
     shutil.rmtree(generation / "terms")
     manifest = json.loads((generation / "manifest.json").read_text())
     manifest["checksums"] = {k: v for k, v in manifest["checksums"].items() if not k.startswith("terms/")}
@@ -233,15 +236,83 @@ def test_an_index_saved_with_its_terms_as_text_still_opens_and_ranks_the_same(sm
         assert [i for i, _ in old.lexical(terms, 10)] == [i for i, _ in built.lexical(terms, 10)]
 
 
-def test_a_build_that_only_adds_extends_the_faiss_index_and_one_that_crosses_the_threshold_rebuilds_it(small, embedder, seed_files):
+def _ranked(store, query: str) -> list[tuple[tuple[str, int], float]]:
+    """BM25 hits by (file, offset), which do not depend on how chunk ids were given out."""
+    hits = store.lexical(tokenize(query), 20)
+    found = store.chunks(i for i, _ in hits)
+    return [((found[i].source, found[i].start), round(s, 4)) for i, s in hits]
+
+
+def test_a_build_that_adds_or_changes_files_writes_a_segment_for_them_and_leaves_the_others_on_disk(small, embedder, seed_files):
     seeds, index_dir = small
-    first, _ = build(seeds, index_dir, embedder, Config(ann_threshold=10_000), progress=False)
+    first, _ = build(seeds, index_dir, embedder, Config(), progress=False)
+    base = segment_dir(index_dir)
+    written = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in base.rglob("*") if p.is_file() and p.name != ".verified"}
     shutil.copy(seed_files[0], seeds)
-    grown, _ = build(seeds, index_dir, embedder, Config(ann_threshold=10_000), progress=False)
-    assert type(grown.faiss).__name__ == "IndexFlatIP" and grown.faiss.ntotal == len(grown)
-    for chunk in list(grown.iter_chunks())[::9]:  # old and new rows are found by their own vectors
-        assert grown.dense(np.asarray(grown.vectors[chunk.id]), 1)[0][0] == chunk.id
-    shutil.copy(seed_files[1], seeds)
-    crossed, _ = build(seeds, index_dir, embedder, Config(ann_threshold=len(grown) + 1, ann="hnsw"), progress=False)
-    assert type(crossed.faiss).__name__ == "IndexHNSWFlat" and crossed.faiss.ntotal == len(crossed)
-    assert first.faiss.ntotal == len(first)  # the earlier store's index was copied, not changed under its readers
+    changed = sorted(seeds.glob("*.txt"))[-1]
+    changed.write_text(changed.read_text(encoding="utf-8") + "\n本报讯 测试市总工会今年为职工发放帮扶金320万元。\n", encoding="utf-8")
+    grown, report = build(seeds, index_dir, embedder, Config(), progress=False)
+    assert report.added == [seed_files[0].name] and report.changed == [changed.name]
+    assert [s.name for s in grown.segments] == [base.name, segment_dir(index_dir, 1).name]
+    assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in base.rglob("*") if p.is_file() and p.name != ".verified"} == written  # not rewritten
+    assert {c.source for c in grown.segments[1].chunks} == {seed_files[0].name, changed.name}
+    assert not any(c.source == changed.name for c in grown.iter_chunks() if c.id < len(first))  # its old chunks are deleted
+    fresh, _ = build(seeds, index_dir.with_name("fresh"), embedder, Config(), progress=False)
+    assert len(grown) == len(fresh) and len(FaissStore.load(index_dir)) == len(grown)
+    for chunk in list(grown.iter_chunks())[::9]:  # every live row is found by its own vector, and ranks as in a fresh build
+        assert grown.dense(grown.vectors_of(np.array([chunk.id]))[0], 1)[0][0] == chunk.id
+        assert _ranked(grown, chunk.search_text[:30]) == _ranked(fresh, chunk.search_text[:30])
+
+
+def _article(i: int) -> str:
+    return f"测试{i}县总工会举办技能比赛\n\n本报讯 测试{i}县总工会日前举办职工技能比赛，共有{80 + i}名职工参赛。\n"
+
+
+def test_past_max_segments_the_small_ones_merge_and_compaction_drops_deleted_rows(small, embedder):
+    seeds, index_dir = small
+    config = Config(max_segments=2)
+    first, _ = build(seeds, index_dir, embedder, config, progress=False)
+    base = segment_dir(index_dir)
+    for i in range(3):  # three small appends: past two segments the appended ones merge, the first stays
+        (seeds / f"add{i}.txt").write_text(_article(i), encoding="utf-8")
+        grown, _ = build(seeds, index_dir, embedder, config, progress=False)
+        assert len(grown.segments) <= 2 and grown.segments[0].name == base.name
+    (seeds / "add0.txt").unlink()
+    (seeds / "add3.txt").write_text(_article(3), encoding="utf-8")
+    merged, _ = build(seeds, index_dir, embedder, config, progress=False)
+    assert len(merged.segments) == 2 and merged.segments[0].name == base.name
+    assert {c.source for c in merged.segments[1].chunks} == {"add1.txt", "add2.txt", "add3.txt"}  # the deleted rows dropped
+    assert len(merged) == len(first) + len(merged.segments[1])
+    compact = FaissStore.load(index_dir, Config(ann_threshold=len(merged) - 1, ann="hnsw")).compact()
+    assert len(compact.segments) == 1 and type(compact.segments[0].faiss).__name__ == "IndexHNSWFlat"
+    assert [c.id for c in compact.iter_chunks()] == list(range(len(merged)))
+    reopened = FaissStore.load(index_dir)
+    assert [(c.source, c.start) for c in reopened.iter_chunks()] == [(c.source, c.start) for c in merged.iter_chunks()]
+    for chunk in list(reopened.iter_chunks())[::5]:
+        assert _ranked(reopened, chunk.search_text[:30]) == _ranked(merged, chunk.search_text[:30])
+
+
+def test_an_index_written_before_segments_opens_and_its_next_build_moves_it_to_segments(small, embedder, seed_files):
+    seeds, index_dir = small
+    built, _ = build(seeds, index_dir, embedder, Config(), progress=False)
+    as_before_segments(index_dir)
+    old = FaissStore.load(index_dir)
+    assert old.legacy and len(old) == len(built)
+    shutil.copy(seed_files[0], seeds)
+    grown, report = build(seeds, index_dir, embedder, Config(), progress=False)
+    assert report.embedded == len([c for c in grown.iter_chunks() if c.source == seed_files[0].name])  # only the new file
+    assert len(grown.segments) == 1 and not FaissStore.load(index_dir).legacy
+
+
+def test_deleted_rows_do_not_take_the_places_of_live_ones_in_a_dense_search():
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((300, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    chunks = [Chunk(i, "a.txt", "", "t", "t", 0, 1) for i in range(300)]
+    query = vectors[0]
+    nearest = np.argsort(-(vectors @ query))
+    store = FaissStore.in_memory(Manifest(2, "", 16, {}, {}, 300, ""), chunks, Bm25.from_tokens([["t"]] * 300), vectors)
+    deleted = FaissStore(store.manifest, store.segments, nearest[:150])  # the 150 nearest are gone
+    assert [i for i, _ in deleted.dense(query, 10)] == nearest[150:160].tolist()
+    assert [i for i, _ in deleted.dense(query, 10, within=nearest[140:200].tolist())] == nearest[150:160].tolist()
+    assert len(deleted) == 150 and not set(deleted.chunks(nearest[:150].tolist()))

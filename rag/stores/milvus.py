@@ -229,6 +229,10 @@ class MilvusStore:
         files = {f: _file_row(m, f) for f in m.files}
         return MilvusStore(client, self.config, state, files)
 
+    def compact(self) -> "MilvusStore":
+        """Milvus merges its own segments and purges deleted rows in the background."""
+        return self
+
     def _forget_uncommitted(self) -> None:
         """Rows of a build that crashed before its commit."""
         for suffix in ("chunks", "sentences"):
