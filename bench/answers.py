@@ -68,14 +68,14 @@ def run(name: str, n: int, config: dict, work: Path, limit: int = 0, tag: str = 
     report, retries, judged = Report(), 0, []
     for item in items:
         answer = bot.ask(item["question"])
-        ran_retry = bool(answer.meta.get("retried"))
+        ran_retry = answer.trace.retried
         retried = ran_retry and not answer.refused
         retries += retried
         graded = grade(item, answer)
         report.items.append(graded)
         # whether the retry ran, and the judge's best probability: what a gate on the retry would have seen
-        judged.append({"retried": ran_retry, "judged": round(float(answer.meta.get("judged", 0.0)), 3)})
-        why = f"  ({answer.meta.get('refusal_reason', '')[:60]})" if answer.refused else ""
+        judged.append({"retried": ran_retry, "judged": round(answer.trace.judged, 3)})
+        why = f"  ({answer.trace.why[:60]})" if answer.refused else ""
         print(f"{'ok ' if graded.correct else 'BAD'} {'retried ' * retried}{graded.question[:40]} -> {graded.answer[:80]}{why}", flush=True)
     summary = {"set": name, "files": len(list(bot.config.seeds_dir.iterdir())), "chunks": built.chunks,
                "indexed_now": len(built.added) + len(built.changed), "index_s": round(index_s, 1),

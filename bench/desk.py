@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from rag.desk import Journal  # noqa: E402
 from rag.desk.articles import catalogue, matching  # noqa: E402
 from rag.desk.pages import render  # noqa: E402
-from rag.types import Answer, Chunk, Passage  # noqa: E402
+from rag.types import Answer, Chunk, Passage, Trace  # noqa: E402
 
 ARTICLES, CHUNKS_EACH, ROWS = 20_000, 5, 50
 
@@ -77,7 +77,7 @@ def main() -> None:
 
         journal = Journal(Path(tmp) / "desk.sqlite3")
         conversation = journal.start("bench")
-        answer = Answer("成立了15个基层工会。[1]", [Passage("共成立基层工会15个。", "a.txt", "t", 1.0, 0, 10)], meta={"ttft": 1.0, "seconds": 2.0})
+        answer = Answer("成立了15个基层工会。[1]", [Passage("共成立基层工会15个。", "a.txt", "t", 1.0, 0, 10)], trace=Trace(ttft=1.0, seconds=2.0))
         start = time.perf_counter()
         for i in range(200):
             journal.record(conversation, f"问题{i}", answer, "m", "g")

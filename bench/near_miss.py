@@ -48,10 +48,10 @@ KINDS = ("with_gold", "same_article", "changed_constraint")
 
 
 def row(answer, correct: bool) -> dict:
-    return {"answer": answer.text, "refused": answer.refused, "correct": correct, "retried": bool(answer.meta.get("retried")),
-            "judged": round(float(answer.meta.get("judged", 0.0)), 3),
-            "quote": answer.meta.get("quote", ""), "why": answer.meta.get("refusal_reason", "") or "; ".join(answer.meta.get("rejected", [])),
-            "seconds": round(float(answer.meta.get("seconds", 0.0)), 2),
+    return {"answer": answer.text, "refused": answer.refused, "correct": correct, "retried": answer.trace.retried,
+            "judged": round(answer.trace.judged, 3),
+            "quote": answer.trace.quote, "why": answer.trace.why,
+            "seconds": round(answer.trace.seconds, 2),
             "sources": [c.source for c in answer.citations]}
 
 

@@ -55,13 +55,13 @@ def main() -> None:
         without = bot.ask(item["question"])
         rows.append({
             "question": item["question"],
-            "with_gold": {"answer": with_gold.text, "refused": with_gold.refused, "retried": bool(with_gold.meta.get("retried")),
-                          "correct": grade(item, with_gold).correct, "quote_judged": with_gold.meta.get("quote_judged"),
-                          "context": with_gold.meta.get("quote_context", ""),
-                          "why": with_gold.meta.get("refusal_reason", "")},
-            "without_gold": {"answer": without.text, "refused": without.refused, "retried": bool(without.meta.get("retried")),
-                             "quote_judged": without.meta.get("quote_judged"), "context": without.meta.get("quote_context", ""),
-                             "why": without.meta.get("refusal_reason", "")},
+            "with_gold": {"answer": with_gold.text, "refused": with_gold.refused, "retried": with_gold.trace.retried,
+                          "correct": grade(item, with_gold).correct, "quote_judged": with_gold.trace.quote_judged,
+                          "context": with_gold.trace.quote_context,
+                          "why": with_gold.trace.why},
+            "without_gold": {"answer": without.text, "refused": without.refused, "retried": without.trace.retried,
+                             "quote_judged": without.trace.quote_judged, "context": without.trace.quote_context,
+                             "why": without.trace.why},
         })
         print(f"{int(rows[-1]['with_gold']['correct'])} {int(without.refused)} {item['question'][:30]} | "
               f"{with_gold.text[:40]} | {without.text[:40]}", flush=True)

@@ -26,7 +26,7 @@ from .reader import Reader, Support, Verdicts
 from .retrieve import Retriever
 from .stores import CorruptIndexError, IndexMissingError, check_compatible, open_store
 from .segment import segment
-from .types import Answer, Article, Document, Passage, Scope
+from .types import Answer, Article, Document, Passage, Refusal, Scope, Trace
 
 log = logging.getLogger(__name__)
 
@@ -280,42 +280,41 @@ class Assistant:
         judge = _judge(config)
         ranked = rank(query, passages, retriever.index, self.embedder, config, judge)
         evidence = choose(query, ranked, config)
-        meta = {"lang": lang, "query": query, "passages": passages, "evidence": evidence}
-        meta["judged"] = best_judged(ranked)
+        trace = Trace(lang, query, passages, evidence, judged=best_judged(ranked))
         refusal = unanswered(query, passages, ranked, evidence, config)
         if refusal:
-            meta["refusal_reason"] = refusal
-            yield self._refusal(lang, meta, started)
+            yield self._refusal(trace, Refusal("unanswered", refusal), started)
             return
         generator = self._generator_for(config)
         if generator is None:
             raw = extractive(query, evidence)
-            meta["ttft"] = time.perf_counter() - started
+            trace.ttft = time.perf_counter() - started
             yield raw
             support = None
         else:
             widen = functools.partial(choose, query, ranked, _retry_config(config))
             verdicts = Verdicts(judge, query, ranked, passages, config.judge_threshold)
             reader = Reader(generator, config, verdicts)
-            reading = yield from self._timed(reader.read(asked, query, evidence, passages, lang, widen), meta, started)
-            meta.update(retried=reading.retried, rejected=reading.rejected, quote=reading.quote)
-            if reading.answer is None or leaks_system_prompt(reading.answer):
-                meta["refusal_reason"] = "; ".join(reading.rejected) or "model found no answer"
-                yield self._refusal(lang, meta, started)
+            reading = yield from self._timed(reader.read(asked, query, evidence, passages, lang, widen), trace, started)
+            trace.retried, trace.rejected, trace.quote = reading.retried, reading.rejected, reading.quote
+            if reading.answer is None:
+                yield self._refusal(trace, Refusal("reader", "; ".join(reading.rejected) or "model found no answer"), started)
+                return
+            if leaks_system_prompt(reading.answer):
+                yield self._refusal(trace, Refusal("leak", "the answer repeats the model's instructions"), started)
                 return
             if reading.retried:  # a retried answer is shown only now, after its checks
-                meta.setdefault("ttft", time.perf_counter() - started)
+                trace.ttft = trace.ttft or time.perf_counter() - started
                 yield reading.answer
             raw, support = reading.answer, reading.support
-            meta.update(quote_judged=support.judged, quote_context=support.context)
+            trace.quote_judged, trace.quote_context = support.judged, support.context
         cited = verify(raw, passages, asked, lang, support.passage if support else None)
         if cited.unsupported:
-            meta["refusal_reason"] = f"answer rests on facts found in no passage: {cited.unverified}"
-            yield self._refusal(lang, meta, started)
+            yield self._refusal(trace, Refusal("unsupported", f"answer rests on facts found in no passage: {cited.unverified}"), started)
             return
         citations = [self._with_quote(p, support, passages) for p in cited.citations] if support else cited.citations
-        meta["seconds"] = time.perf_counter() - started
-        yield Answer(cited.text, citations, refused=False, unverified=cited.unverified, meta=meta)
+        trace.seconds = time.perf_counter() - started
+        yield Answer(cited.text, citations, refused=False, unverified=cited.unverified, trace=trace)
 
     @property
     def judge(self) -> Judge:
@@ -323,14 +322,14 @@ class Assistant:
         return _judge(self.config)
 
     @staticmethod
-    def _timed(pieces: Iterator[str], meta: dict, started: float):
+    def _timed(pieces: Iterator[str], trace: Trace, started: float):
         """Pass the reader's pieces on, noting when the first one came; returns the reader's result."""
         while True:
             try:
                 piece = next(pieces)
             except StopIteration as done:
                 return done.value
-            meta.setdefault("ttft", time.perf_counter() - started)
+            trace.ttft = trace.ttft or time.perf_counter() - started
             yield piece
 
     def _with_quote(self, passage: Passage, support: Support, passages: list[Passage]) -> Passage:
@@ -349,10 +348,12 @@ class Assistant:
             start, end = -1, -1  # the file changed or went away since it was indexed
         return dataclasses.replace(passage, quote=quote, quote_start=start, quote_end=end, page=page)
 
-    def _refusal(self, lang: str, meta: dict, started: float) -> Answer:
-        meta.setdefault("ttft", time.perf_counter() - started)
-        meta["seconds"] = time.perf_counter() - started
-        return Answer(REFUSALS[lang], [], refused=True, meta=meta)
+    @staticmethod
+    def _refusal(trace: Trace, refusal: Refusal, started: float) -> Answer:
+        trace.refusal = refusal
+        trace.seconds = time.perf_counter() - started
+        trace.ttft = trace.ttft or trace.seconds
+        return Answer(REFUSALS[trace.lang], [], refused=True, trace=trace)
 
 
 def _answer_model(config: Config) -> tuple:

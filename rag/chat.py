@@ -66,8 +66,8 @@ def sources_html(answer: Answer | None, assistant: Assistant) -> str:
         return "<p class='refused'>Sources of the answer appear here.</p>"
     if answer.refused or not answer.citations:
         return "<p class='refused'>No source: the articles do not contain this. 文章中没有相关信息。</p>"
-    evidence = answer.meta.get("evidence", [])
-    retrieved = answer.meta.get("passages", [])
+    evidence = answer.trace.evidence
+    retrieved = answer.trace.passages
     blocks = []
     for number, passage in enumerate(answer.citations, 1):
         at = passage.text.find(passage.quote) if passage.quote else -1

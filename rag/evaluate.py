@@ -78,11 +78,11 @@ def grade(item: dict, answer: Answer) -> Graded:
         correct=correct,
         refused=answer.refused,
         gold_cited=bool(gold & {c.source for c in answer.citations}),
-        ttft=float(answer.meta.get("ttft", 0.0)),
-        seconds=float(answer.meta.get("seconds", 0.0)),
+        ttft=answer.trace.ttft,
+        seconds=answer.trace.seconds,
         answer=answer.text,
-        quote=str(answer.meta.get("quote", "")),
-        why=str(answer.meta.get("refusal_reason") or "; ".join(answer.meta.get("rejected", []))),
+        quote=answer.trace.quote,
+        why=answer.trace.why,
     )
 
 

@@ -7,12 +7,13 @@ asks one thing.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import NamedTuple
 
 from .answer import REFUSALS
 from .clean import in_script, jieba
-from .types import Answer
+from .types import Answer, Refusal, Trace
 
 _DISTRIBUTIVE = ("分别", "各自", "各")
 _CONJUNCTIONS = {"和", "与", "及", "以及", "、", "跟", "同", ",", "，"}
@@ -79,8 +80,10 @@ def combine(parts: list[Part], answers: list[Answer], lang: str, seconds: float)
             numbers[n] = at + 1
         lines.append(f"{part.subject}：" + _MARKER.sub(lambda m: f"[{numbers.get(int(m.group(1)), m.group(1))}]", answer.text))
         unverified += answer.unverified
+    traces = [a.trace for a in answers]
     if all(a.refused for a in answers):
-        return Answer(REFUSALS[lang], [], refused=True, meta={"lang": lang, "parts": [a.meta for a in answers], "seconds": seconds,
-                                                              "ttft": answers[0].meta.get("ttft", seconds)})
-    meta = {**answers[0].meta, "parts": [a.meta for a in answers], "seconds": seconds}
-    return Answer(in_script("\n".join(lines), lang), citations, refused=False, unverified=unverified, meta=meta)
+        trace = Trace(lang, ttft=traces[0].ttft or seconds, seconds=seconds, parts=traces,
+                      refusal=Refusal("parts", "; ".join(t.refusal.detail for t in traces if t.refusal)))
+        return Answer(REFUSALS[lang], [], refused=True, trace=trace)
+    trace = dataclasses.replace(traces[0], seconds=seconds, parts=traces)
+    return Answer(in_script("\n".join(lines), lang), citations, refused=False, unverified=unverified, trace=trace)

@@ -3,7 +3,8 @@
 Any OpenAI client, chat front-end or script can ask the archive:
 
     POST /v1/chat/completions   the answer, streamed over SSE with "stream": true; the text carries
-                                [n] markers and the response an extra `citations` list and `refused` flag
+                                [n] markers and the response an extra `citations` list, `refused` flag
+                                and `refusal` ({"kind", "detail"}: which stage refused and why)
     GET  /v1/models             the one model this server answers with
     POST /v1/search             {"query": "...", "k": 5} -> passages with scores; both routes take
                                 "folder", "since", "until" (YYYY-MM-DD) to ask part of the archive
@@ -61,8 +62,11 @@ def citation(number: int, p: Passage) -> dict:
 
 
 def answer_fields(answer: Answer) -> dict:
-    """The extra fields of a completion: citations in [n] order and whether the archive had no answer."""
-    return {"citations": [citation(n, p) for n, p in enumerate(answer.citations, 1)], "refused": answer.refused}
+    """The extra fields of a completion: citations in [n] order, whether the archive had no answer,
+    and why (the stage that refused and what it found)."""
+    refusal = answer.trace.refusal
+    return {"citations": [citation(n, p) for n, p in enumerate(answer.citations, 1)], "refused": answer.refused,
+            "refusal": {"kind": refusal.kind, "detail": refusal.detail} if refusal else None}
 
 
 def create_app(assistant: Assistant, api_key: str | None = None):

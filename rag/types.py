@@ -96,13 +96,70 @@ class Passage:
         return f"[{self.location}] {self.title}: {self.text}"
 
 
+REFUSAL_KINDS = {
+    "unanswered": "no retrieved sentence answers it, by the judge (decided before the model is asked)",
+    "reader": "the model found no answer, or every answer it gave failed the reader's checks",
+    "leak": "the model's answer repeats its instructions",
+    "unsupported": "the answer rests on facts found in no retrieved passage",
+    "parts": "no part of a multi-part question was answered",
+}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a question was not answered: the stage that decided (a key of REFUSAL_KINDS, for programs)
+    and a line saying what it found (for people)."""
+
+    kind: str
+    detail: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in REFUSAL_KINDS:
+            raise ValueError(f"unknown refusal kind {self.kind!r}; one of {', '.join(REFUSAL_KINDS)}")
+
+
+@dataclass
+class Trace:
+    """What happened to one question on its way to an answer: for the sources panel, the journal,
+    evaluation and the benches (the answer itself is in `Answer`)."""
+
+    lang: str = ""  # the language the answer is written in: zh-Hans, zh-Hant or en
+    query: str = ""  # the question as searched (follow-ups made standalone)
+    passages: list[Passage] = field(default_factory=list)  # retrieved, in rank order
+    evidence: list = field(default_factory=list)  # evidence.Evidence: the sentences the model was shown
+    judged: float = 0.0  # the judge's best probability over the candidate sentences
+    retried: bool = False  # the reader asked the model a second time
+    rejected: list[str] = field(default_factory=list)  # why the reader refused each answer it did not keep
+    quote: str = ""  # the sentence the model quoted
+    quote_judged: float | None = None  # the judge's probability for the sentence the answer rests on
+    quote_context: str = ""  # that sentence with the neighbours it was read with
+    refusal: Refusal | None = None
+    ttft: float = 0.0  # seconds to the first text shown
+    seconds: float = 0.0  # seconds to the final answer
+    parts: list["Trace"] = field(default_factory=list)  # a multi-part question: one per part
+
+    @property
+    def why(self) -> str:
+        """The refusal's detail, or for an answer kept after a retry what the reader refused before it."""
+        return self.refusal.detail if self.refusal else "; ".join(self.rejected)
+
+
 @dataclass
 class Answer:
     text: str
     citations: list[Passage] = field(default_factory=list)
     refused: bool = False
     unverified: list[str] = field(default_factory=list)  # numbers in the text found in no passage
-    meta: dict = field(default_factory=dict)  # language, standalone query, evidence, timings
+    trace: Trace = field(default_factory=Trace)
+
+    @property
+    def meta(self) -> dict:
+        """The trace as a plain dict (with `refusal_reason`, the refusal's detail), as answers carried it before `Trace`."""
+        meta = {name: getattr(self.trace, name) for name in self.trace.__dataclass_fields__ if name not in ("refusal", "parts")}
+        meta["parts"] = [vars(part) for part in self.trace.parts]
+        if self.trace.refusal is not None:
+            meta["refusal_reason"] = self.trace.refusal.detail
+        return meta
 
 
 class ScopeError(ValueError):

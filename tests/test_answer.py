@@ -81,10 +81,10 @@ def test_absent_facts_are_refused_in_the_users_language(default, question, messa
 def test_follow_up_uses_the_history(default):
     history = [("乐陵市总工会2022年成立了多少个基层工会？", "15个[1]。")]
     answer = default.ask("新增会员多少人？", history=history)
-    assert "乐陵" in answer.meta["query"]
+    assert "乐陵" in answer.trace.query
     assert "2538" in answer.text
     messages = [{"role": "user", "content": history[0][0]}, {"role": "assistant", "content": history[0][1]}]
-    assert "乐陵" in default.ask("新增会员多少人？", history=messages).meta["query"]
+    assert "乐陵" in default.ask("新增会员多少人？", history=messages).trace.query
 
 
 def test_extractive_mode_highlights_supporting_sentences(assistant):

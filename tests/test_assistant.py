@@ -8,6 +8,7 @@ import pytest
 from conftest import sharing
 from rag import Assistant
 from rag.assistant import QuestionError
+from rag.types import Refusal
 
 
 def test_assistant_builds_missing_index_on_first_question(tmp_path, seed_files, embedder):
@@ -75,7 +76,7 @@ def test_settings_given_with_a_question_hold_for_that_question_only(assistant):
     question = "宜昌市在全省建立了多少家疗休养基地？"
     wide = bot.ask(question, llm_backend="extractive")
     narrow = bot.ask(question, llm_backend="extractive", k=1)
-    assert len(narrow.meta["passages"]) == 1 < len(wide.meta["passages"]) == bot.config.k
+    assert len(narrow.trace.passages) == 1 < len(wide.trace.passages) == bot.config.k
     assert "15家" in wide.text and bot.config.llm_backend == "llama" and not bot._generator_loaded
     with pytest.raises(TypeError, match="not a setting of one question"):
         bot.ask(question, store="milvus")  # the index's, shared by every question
@@ -92,3 +93,17 @@ def test_article_text_follows_edits_of_the_seed_file(tmp_path):
     assert "十二个" in bot.article_text("a.txt", 0)[1]
     path.write_text("第一篇标题\n\n本报讯 工人文化宫今年开放了二十个活动室，比去年多八个。\n", encoding="utf-8")
     assert "二十个" in bot.article_text("a.txt", 0)[1]
+
+
+def test_the_trace_says_which_stage_refused_and_what_an_answer_rested_on(assistant):
+    bot = sharing(assistant, llm_backend="extractive")
+    refused = bot.ask("宇航员在太空站工作时常有什么情况？")  # no article covers it: refused before any model
+    assert refused.refused and refused.trace.refusal.kind == "unanswered" and refused.trace.passages
+    assert refused.trace.judged < bot.config.judge_threshold and "judge" in refused.trace.refusal.detail
+    assert refused.meta["refusal_reason"] == refused.trace.refusal.detail  # the dict answers carried before Trace
+    assert 0 < refused.trace.ttft <= refused.trace.seconds
+    answered = bot.ask("乐陵市总工会2022年成立了多少个基层工会？")
+    assert not answered.refused and answered.trace.refusal is None and answered.trace.why == ""
+    assert answered.trace.evidence and answered.trace.judged >= bot.config.judge_threshold
+    with pytest.raises(ValueError, match="unanswered"):
+        Refusal("no reason", "")

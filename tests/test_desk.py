@@ -12,12 +12,12 @@ import pytest
 from rag.desk import Journal, JournalError, open_journal
 from rag.desk.cases import case, export, facts
 from rag.evaluate import grade, load_items
-from rag.types import Answer, Passage
+from rag.types import Answer, Passage, Trace
 
 
 def answer(text: str, refused: bool = False, source: str = "004_27a72bc7b7d6e54f.txt") -> Answer:
     cited = [] if refused else [Passage("共成立基层工会15个。", source, "乐陵工会", 1.0, 0, 10, quote="共成立基层工会15个", quote_start=2, quote_end=11)]
-    return Answer(text, cited, refused=refused, meta={"ttft": 0.5, "seconds": 1.5})
+    return Answer(text, cited, refused=refused, trace=Trace(ttft=0.5, seconds=1.5))
 
 
 def test_conversations_survive_a_reopen_and_belong_to_their_owner(tmp_path):

@@ -14,7 +14,7 @@ from rag.evidence import Evidence, rank
 from rag.chunk import split_sentences
 from rag.judge import load_judge
 from rag.reader import OffTopic, Support, Verdicts, answer_support, as_written, facts_problem, judged_problem, locate, support_at
-from rag.types import Answer, Passage
+from rag.types import Answer, Passage, Refusal
 
 
 class Scripted:
@@ -172,7 +172,7 @@ def test_nothing_quoted_is_retried_with_wider_evidence_and_never_shown(assistant
     items = list(bot.ask_stream("宜昌市在全省建立了多少家療休養基地？"))
     shown, final = "".join(items[:-1]), items[-1]
     assert "沒有" not in shown and "没有" not in shown and "15家" in shown and "原文" not in shown
-    assert not final.refused and final.meta["retried"] and "15家" in final.text
+    assert not final.refused and final.trace.retried and "15家" in final.text
     assert len(model.prompts) == 2 and model.closed == 2  # the abandoned generation was closed (its lock released)
     first, retry = model.messages
     assert retry[: len(first)] == first  # the first prompt again, so llama.cpp reads only the new turn
@@ -185,18 +185,18 @@ def test_the_second_turn_runs_only_when_the_judge_holds_a_sentence_likely_to_ans
     question = "宜昌市在全省建立了多少家療休養基地？"
     replies = ("原文：无\n答案：資料中沒有提到。", "原文：全省建立了15家疗休养基地\n答案：宜昌市在全省建立了15家疗休养基地[1]。")
     bot, model = scripted(assistant, *replies)
-    judged = bot.ask(question).meta["judged"]
+    judged = bot.ask(question).trace.judged
     assert judged >= bot.config.judge_insist and len(model.prompts) == 2  # sure enough: asked again
     bot, model = scripted(assistant, *replies, judge_insist=judged + 0.01)
     answer = bot.ask(question)
-    assert answer.refused and not answer.meta["retried"] and len(model.prompts) == 1
-    assert answer.meta["refusal_reason"] == "the model quoted nothing"
+    assert answer.refused and not answer.trace.retried and len(model.prompts) == 1
+    assert answer.trace.refusal == Refusal("reader", "the model quoted nothing")
 
 
 def test_an_invented_quote_is_refused_and_never_shown(assistant):
     bot, _ = scripted(assistant, "原文：宜昌市建成了99家疗休养基地\n答案：99家[1]", "原文：宜昌市建成了99家疗休养基地\n答案：99家[1]")
     items = list(bot.ask_stream("宜昌市在全省建立了多少家疗休养基地？"))
-    assert len(items) == 1 and items[0].refused and "in no passage" in items[0].meta["refusal_reason"]
+    assert len(items) == 1 and items[0].refused and items[0].trace.refusal.kind == "reader" and "in no passage" in items[0].trace.why
 
 
 def test_an_answer_under_a_quote_of_its_own_is_shown_only_once_a_sentence_holds_it(assistant):
@@ -212,7 +212,7 @@ def test_an_answer_under_a_quote_of_its_own_is_shown_only_once_a_sentence_holds_
 def test_an_answer_saying_more_than_its_quote_is_refused(assistant):
     bot, _ = scripted(assistant, "原文：无", "原文：全省建立了15家疗休养基地\n答案：宜昌市在全省建立了99家疗休养基地[1]。")
     items = list(bot.ask_stream("宜昌市在全省建立了多少家疗休养基地？"))
-    assert len(items) == 1 and items[0].refused and items[0].meta["retried"]
+    assert len(items) == 1 and items[0].refused and items[0].trace.retried
 
 
 def test_a_number_the_quote_does_not_hold_ends_the_answer_there(assistant):
@@ -221,7 +221,7 @@ def test_a_number_the_quote_does_not_hold_ends_the_answer_there(assistant):
     bot, model = scripted(assistant, first, "原文：全省建立了15家疗休养基地\n答案：宜昌市在全省建立了15家疗休养基地[1]。")
     items = list(bot.ask_stream("宜昌市在全省建立了多少家疗休养基地？"))
     final = items[-1]
-    assert "15家" in final.text and "99" not in final.text and not final.refused and final.meta["retried"]
+    assert "15家" in final.text and "99" not in final.text and not final.refused and final.trace.retried
     assert model.served[0] == first.index("99家") + 3  # stopped as the number was written whole
 
 
@@ -231,7 +231,7 @@ def test_a_quote_from_another_topic_is_never_shown(assistant):
     reply = "原文：全省建立了15家疗休养基地\n答案：新增会员15人[1]。"
     bot, model = scripted(assistant, reply, reply)
     items = list(bot.ask_stream("新增会员多少人？", history=history))
-    assert len(items) == 1 and items[0].refused and not items[0].meta.get("retried")
+    assert len(items) == 1 and items[0].refused and not items[0].trace.retried
     assert len(model.prompts) <= 1  # refused before the model, or after its quote; asked again, a model quotes the same sentence
 
 
@@ -270,7 +270,7 @@ def test_a_model_that_quoted_a_rejected_sentence_is_pointed_at_the_sentences_the
                           f"原文：{answering}\n答案：青海省总工会先期安排了50万元专项资金[1]。")
     items = list(bot.ask_stream(question))
     final = items[-1]
-    assert not final.refused and final.meta["retried"] and "50万元" in final.citations[0].quote
+    assert not final.refused and final.trace.retried and "50万元" in final.citations[0].quote
     assert len(model.prompts) == 2 and "没有回答" in model.prompts[1]
     named = to_search_form(model.prompts[1].split("没有回答")[1].split("问题：")[0])
     ranked = rank(question, passages, bot.retriever.index, bot.embedder, bot.config, bot.judge)
@@ -290,7 +290,7 @@ def test_a_quote_sharing_only_common_words_with_a_question_the_archive_never_cov
     reply = f"原文：{sentence}\n答案：{sentence}[1]"
     bot, _ = scripted(assistant, reply, reply)
     items = list(bot.ask_stream(question))
-    assert len(items) == 1 and items[0].refused and "judge" in items[0].meta["refusal_reason"]
+    assert len(items) == 1 and items[0].refused and "judge" in items[0].trace.why
 
 
 def test_an_answer_starting_like_a_refusal_streams_unchanged(assistant):
@@ -337,7 +337,7 @@ def test_a_model_that_cannot_continue_copies_its_whole_quote(assistant):
 ])
 def test_real_model_reads_what_it_used_to_miss(default, question, expected):
     answer = default.ask(question)
-    assert not answer.refused and expected in answer.text, answer.meta.get("refusal_reason", answer.text)
+    assert not answer.refused and expected in answer.text, answer.trace.why or answer.text
     assert answer.citations[0].quote
 
 
@@ -369,7 +369,7 @@ def test_a_question_only_same_event_sentences_touch_is_refused_before_the_model_
     answer = bot.ask("上海市总工会2021年为多少名职工发放了疗休养补贴？")
     assert answer.refused and model.prompts == []
     # the passages name no 上海市总工会; were they to, no sentence would be judged to answer it
-    assert answer.meta["judged"] < assistant.config.judge_threshold
+    assert answer.trace.judged < assistant.config.judge_threshold
 
 
 def test_a_quote_the_judge_rejects_is_no_support(assistant):
@@ -379,4 +379,4 @@ def test_a_quote_the_judge_rejects_is_no_support(assistant):
     reply = "原文：宜昌市各级工会已组织2000余名抗疫一线职工代表开展疗休养活动\n答案：2000余名[1]"
     bot, model = scripted(assistant, reply, reply)
     items = list(bot.ask_stream(question))
-    assert len(items) == 1 and items[0].refused and "judge" in items[0].meta["refusal_reason"]
+    assert len(items) == 1 and items[0].refused and "judge" in items[0].trace.why

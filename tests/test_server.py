@@ -45,7 +45,7 @@ def test_openai_client_gets_an_answer_with_citations(client):
     completion = client.chat.completions.create(model="zhiwen", messages=[{"role": "user", "content": "宜昌市在全省建立了多少家疗休养基地？"}])
     text = completion.choices[0].message.content
     extra = completion.model_extra
-    assert "15" in text and "[1]" in text and extra["refused"] is False
+    assert "15" in text and "[1]" in text and extra["refused"] is False and extra["refusal"] is None
     first = extra["citations"][0]
     assert first["number"] == 1 and first["source"] == "000_1d8e9ba56c338e16.txt" and first["title"]
     assert 0 <= first["start"] < first["end"] and "15" in first["text"]
@@ -65,6 +65,7 @@ def test_a_refusal_is_a_normal_completion_with_a_flag(client):
     completion = client.chat.completions.create(model="zhiwen", messages=[{"role": "user", "content": "广州市总工会为外卖骑手建了多少个驿站？"}])
     assert completion.model_extra["refused"] is True and completion.model_extra["citations"] == []
     assert "没有找到" in completion.choices[0].message.content
+    assert completion.model_extra["refusal"]["kind"] in ("unanswered", "reader") and completion.model_extra["refusal"]["detail"]
 
 
 def test_history_comes_from_the_messages(client):

@@ -169,7 +169,7 @@ class Journal:
                        "generation, ttft, seconds, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (turn, conversation, last + 1, question, answer.text, int(answer.refused),
                         json.dumps(citations, ensure_ascii=False), model, generation,
-                        float(answer.meta.get("ttft", 0.0)), float(answer.meta.get("seconds", 0.0)), now))
+                        answer.trace.ttft, answer.trace.seconds, now))
             db.execute("UPDATE conversations SET updated = ?, title = ? WHERE id = ?",
                        (now, title or _title(question), conversation))
         return turn
