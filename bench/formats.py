@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from formats import WRITERS, source_lines  # noqa: E402
 
-from rag.clean import to_search_form  # noqa: E402
+from rag.text.script import to_search_form  # noqa: E402
 from rag.loaders import load  # noqa: E402
 
 SEEDS = sorted((ROOT / "seeds").glob("*.txt"))

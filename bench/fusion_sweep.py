@@ -20,9 +20,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from retrieval import KS, SHARED, load_squad  # noqa: E402
 
-from rag.clean import to_search_form  # noqa: E402
+from rag.text.script import to_search_form  # noqa: E402
 from rag.config import load_config  # noqa: E402
-from rag.index import tokenize  # noqa: E402
+from rag.text.terms import tokenize  # noqa: E402
 from rag.stores import Manifest  # noqa: E402
 from rag.stores.bm25 import Bm25  # noqa: E402
 from rag.stores.faiss import FaissStore  # noqa: E402

@@ -125,7 +125,7 @@ def large_store(n: int, work: Path) -> dict:
 import json, sys, numpy as np
 sys.path.insert(0, {str(ROOT)!r})
 from rag.config import Config
-from rag.index import tokenize
+from rag.text.terms import tokenize
 from rag.stores import FORMAT_VERSION, Manifest, Update, empty_store
 from rag.types import Chunk
 data = json.load(open({str(SHARED / 'bench' / 'DRCD_dev.json')!r}))["data"]
@@ -154,7 +154,7 @@ import resource, sys, time
 sys.path.insert(0, {str(ROOT)!r})
 import numpy as np
 from rag.stores.faiss import FaissStore
-from rag.index import tokenize
+from rag.text.terms import tokenize
 started = time.perf_counter()
 store = FaissStore.load(__import__("pathlib").Path(sys.argv[1]))
 opened = time.perf_counter() - started

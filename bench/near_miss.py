@@ -39,8 +39,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from answers import SHARED, WORK, prepare  # noqa: E402
 
 from rag import Assistant  # noqa: E402
-from rag.chunk import split_sentences  # noqa: E402
-from rag.clean import decode  # noqa: E402
+from rag.text.sentences import split_sentences  # noqa: E402
+from rag.loaders.decode import decode  # noqa: E402
 from rag.evaluate import grade, load_items, normalise  # noqa: E402
 from rag.judge.pairs import ConstraintPool, change_constraint, changed_question, read_set  # noqa: E402
 

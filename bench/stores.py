@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT))
 from output import report  # noqa: E402
 from retrieval import KS, SHARED, load_squad  # noqa: E402
 
-from rag.clean import to_search_form  # noqa: E402
+from rag.text.script import to_search_form  # noqa: E402
 from rag.config import load_config  # noqa: E402
 from rag.embed import load_embedder  # noqa: E402
-from rag.index import tokenize  # noqa: E402
+from rag.text.terms import tokenize  # noqa: E402
 from rag.retrieve import Retriever  # noqa: E402
 from rag.stores import FORMAT_VERSION, Manifest, Update, chunking_params, empty_store, open_store  # noqa: E402
 

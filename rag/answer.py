@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
-from .clean import in_script, to_search_form
+from .text.script import in_script, to_search_form
 from .config import LLM_MODELS, Config
 from .hardware import physical_cores
 from .evidence import Evidence, question_terms
@@ -59,14 +59,6 @@ _ANSWER_IN = {"zh-Hans": "", "zh-Hant": "", "en": "\n（“答案：”一行用
 
 class ModelUnavailableError(RuntimeError):
     pass
-
-
-def language_of(question: str) -> str:
-    han = [c for c in question if "\u4e00" <= c <= "\u9fff"]
-    if not han:
-        return "en"
-    simplified = in_script("".join(han), "zh-Hans")
-    return "zh-Hant" if sum(a != b for a, b in zip(han, simplified)) >= 1 else "zh-Hans"
 
 
 def build_messages(question: str, evidence: list[Evidence], passages: list[Passage], lang: str) -> list[dict]:

@@ -10,7 +10,8 @@ import unicodedata
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
-from .answer import REFUSALS, Generator, extractive, language_of, leaks_system_prompt, load_generator
+from .answer import REFUSALS, Generator, extractive, leaks_system_prompt, load_generator
+from .text.script import language_of
 from .cite import file_span, verify
 from .clean import clean
 from .config import PER_QUESTION, Config, load_config

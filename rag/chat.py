@@ -23,8 +23,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import gradio as gr  # noqa: E402
 
 from .assistant import Assistant, QuestionError  # noqa: E402
-from .clean import SkippedFileError, UnreadableFileError  # noqa: E402
-from .chunk import split_sentences  # noqa: E402
+from .loaders.decode import SkippedFileError, UnreadableFileError  # noqa: E402
+from .text.sentences import split_sentences  # noqa: E402
 from .desk import Journal, JournalError, open_journal  # noqa: E402
 from .desk.articles import catalogue_of, matching, restore, to_trash, trashed  # noqa: E402
 from .desk.pages import cached_png  # noqa: E402

@@ -9,17 +9,17 @@ silently. Markers are finally renumbered 1..n in order of first use.
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass
 
-from .clean import blank_pinyin, normalised, to_search_form
-from .entities import unsupported_names
-from .injection import without_instructions
+from .clean import blank_pinyin
+from .text.numbers import contains_number, number_form, numbers
+from .text.script import normalised, to_search_form
+from .text.terms import han_bigrams
+from .text.entities import unsupported_names
+from .text.injection import without_instructions
 from .types import Passage
 
 _MARKER = re.compile(r"\s*[\[【［]\s*(?:编号|編號|来源|來源|source)?\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】］]")
-_NUMBER = re.compile(r"\d+(?:[.,，]\d+)*")
-_CHINESE_NUMERALS = re.compile(r"[零〇一二两三四五六七八九十百千万亿]+")
 _SENTENCE = re.compile(r"[^。！？!?\n]+(?:[。！？!?]+|$)")
 _UNVERIFIED_NOTE = {
     "zh-Hans": "（注意：{}未见于引用的文章）",
@@ -36,80 +36,9 @@ class Cited:
     unsupported: bool  # the answer states facts and none of them is in any passage
 
 
-def numbers(text: str) -> list[str]:
-    return [re.sub(r"[,，](?=\d{3}\b)", "", n).rstrip(".,，") for n in _NUMBER.findall(to_search_form(text))]
-
-
 def strip_markers(text: str) -> str:
     """The text without citation markers in any of the forms models write ([1], 【1】, [编号1], [1,2])."""
     return _MARKER.sub("", text)
-
-
-def number_pattern(number: str) -> str:
-    """A regex for the number written whole: 15 is not in 150 or 1.5."""
-    return rf"(?<![\d.]){re.escape(number)}(?![\d]|\.\d)"
-
-
-def contains_number(passage_form: str, number: str) -> bool:
-    return re.search(number_pattern(number), passage_form) is not None
-
-
-_SCALE = {"万": 10**4, "亿": 10**8}
-_SCALED = re.compile(r"(\d+(?:[.,，]\d+)*)([余多]?[万亿])?")
-
-
-def scaled_numbers(text: str) -> list[str]:
-    """The text's numbers with the 万 or 亿 that scales them (100万, 1.5亿, 100): the figure a reader
-    takes away, so 100家 is not the 100 of 100万元."""
-    return [re.sub(r"[,，](?=\d{3}\b)", "", n).rstrip(".,，") + (scale or "")[-1:]
-            for n, scale in _SCALED.findall(to_search_form(text))]
-
-
-def contains_scaled(passage_form: str, number: str) -> bool:
-    """Whether a `number_form` text states a `scaled_numbers` figure at its scale: 100万 as 100万,
-    100余万 or 1000000; a bare 100 not as the 100 of 100万."""
-    if number[-1] in _SCALE:
-        digits, scale = number[:-1], number[-1]
-        if re.search(rf"{number_pattern(digits)}[余多]?{scale}", passage_form):
-            return True
-        whole = float(digits) * _SCALE[scale]
-        return whole.is_integer() and contains_number(passage_form, str(int(whole)))
-    return re.search(rf"{number_pattern(number)}(?![余多]?[万亿])", passage_form) is not None
-
-
-def number_form(text: str) -> str:
-    """What an answer's numbers are looked up in: the text's search form without thousands commas
-    (1,810 is 1810) and, when it writes numbers in Chinese numerals, the same again in digits
-    (三十年 → 30年, 两万册 → 20000册, 一千八百一十名 → 1810名), which is how a model often copies them."""
-    form = _plain(text)
-    digits = _in_digits(form)
-    return form if digits == form else f"{form}\n{digits}"
-
-
-def spelled_as(number: str, text: str) -> str:
-    """How `text` writes `number` in Chinese numerals (30 → 三十, in search form), or "" if it writes it
-    in digits or not at all."""
-    form = _plain(text)
-    if contains_number(form, number):
-        return ""
-    for run in dict.fromkeys(_CHINESE_NUMERALS.findall(form)):
-        if _in_digits(run) == number:
-            return run
-    return ""
-
-
-def _plain(text: str) -> str:
-    return to_search_form(text).replace(",", "")
-
-
-def _in_digits(text: str) -> str:
-    if not _CHINESE_NUMERALS.search(text):
-        return text
-    import cn2an
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # cn2an warns about every numeral character it cannot read (万 alone)
-        return cn2an.transform(text, "cn2an")
 
 
 def verify(answer: str, passages: list[Passage], question: str, lang: str, quoted: int | None = None) -> Cited:
@@ -174,11 +103,6 @@ def _best_supported(cited: list[int], body: str, question: str, forms: list[str]
     return [support.index(best)]
 
 
-def han_bigrams(text: str) -> set[str]:
-    han = re.sub(r"[^\u3400-\u9fff]+", " ", text)
-    return {a + b for word in han.split() for a, b in zip(word, word[1:])}
-
-
 def _closest(sentence: str, passages: list[Passage]) -> list[int]:
     """A sentence without numbers or marker: attribute it to the passage sharing most of its characters."""
     chars = set(to_search_form(sentence)) - set(" ，,。的了是在和")
@@ -190,9 +114,6 @@ def _closest(sentence: str, passages: list[Passage]) -> list[int]:
 
 
 # Characters that carry no fact of their own (or, like 没/不, answer a yes-no question): an answer may add them freely.
-GLUE = set("的了是在和与及为由于被把将对从也都就而其这那有个之以所没不否")
-
-
 def file_span(raw: str, passage: Passage, start: int, end: int) -> tuple[int, int]:
     """File offsets of `passage.text[start:end]`: cleaning only deleted characters (page breaks,
     glued pinyin), so the span is found in the passage's stretch of the file, exactly or with those gaps."""

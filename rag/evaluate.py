@@ -15,7 +15,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .clean import in_script
+from .text.script import in_script
 from .types import Answer
 
 

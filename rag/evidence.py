@@ -13,13 +13,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .chunk import split_sentences
-from .clean import jieba, to_search_form
+from .text.sentences import split_sentences
+from .text.script import jieba, to_search_form
 from .config import Reading
-from .entities import QUESTION_WORDS as _QUESTION_WORDS, absent_entities, english_names, is_pinyin, pinyin_of
+from .text.entities import QUESTION_WORDS as _QUESTION_WORDS, absent_entities, english_names, is_pinyin, pinyin_of
 from .embed import Embedder
 from .stores import Store
-from .injection import is_instruction
+from .text.injection import is_instruction
 from .judge import Candidate, Judge
 from .types import Passage
 

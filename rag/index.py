@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
@@ -23,13 +22,15 @@ from pathlib import Path
 import numpy as np
 
 from .chunk import chunk_articles, sentence_contexts, sentence_spans
-from .clean import SkippedFileError, UnreadableFileError, clean, jieba
+from .loaders.decode import SkippedFileError, UnreadableFileError
+from .clean import clean
 from .loaders import SUPPORTED, is_supported, load, page_at, too_large, unsupported_message
 from .config import Config
 from .embed import Embedder
 from .segment import segment
 from .stores import FORMAT_VERSION, IndexMissingError, IndexProblem, Manifest, Store, StoreUnavailableError, Update
 from .stores import check_compatible, chunking_params, empty_store, open_store
+from .text.terms import tokenize
 from .types import Chunk
 
 log = logging.getLogger(__name__)
@@ -166,13 +167,6 @@ def _chunk_isolated(path: Path, name: str, config: Config) -> tuple[list[Chunk],
 def _named(message: str, path: Path, name: str) -> str:
     """A loader names the file; in a folder tree the user needs its path within the seeds folder."""
     return name + message[len(path.name):] if name != path.name and message.startswith(path.name) else message
-
-
-def tokenize(text: str) -> list[str]:
-    """BM25 terms: jieba's search-mode words of the simplified text, punctuation dropped. Interned:
-    a large build holds every chunk's terms, and one copy of each word instead of one per use
-    saves about half a gigabyte per 30k chunks."""
-    return [sys.intern(t) for t in jieba().cut_for_search(text) if t.strip() and any(c.isalnum() for c in t)]
 
 
 @contextmanager

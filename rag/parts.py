@@ -12,7 +12,7 @@ import re
 from typing import NamedTuple
 
 from .answer import REFUSALS
-from .clean import in_script, jieba
+from .text.script import in_script, jieba
 from .types import Answer, Refusal, Trace
 
 _DISTRIBUTIVE = ("分别", "各自", "各")

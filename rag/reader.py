@@ -44,11 +44,14 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from .answer import Generator, build_messages, build_redirect_messages, build_retry_messages, opening, says_not_found
-from .chunk import split_sentences
-from .cite import GLUE, contains_scaled, han_bigrams, number_form, number_pattern, numbers, scaled_numbers, spelled_as, strip_markers
-from .clean import in_script, normalised, to_search_form
+from .text.sentences import split_sentences
+from .text.lexicon import GLUE
+from .text.numbers import contains_scaled, number_form, number_pattern, numbers, scaled_numbers, spelled_as
+from .text.terms import han_bigrams
+from .cite import strip_markers
+from .text.script import in_script, normalised, to_search_form
 from .config import Config
-from .entities import absent_entities
+from .text.entities import absent_entities
 from .evidence import Evidence, as_judged, asks_for_number, best_judged
 from .judge import Judge
 from .types import Passage
@@ -91,12 +94,12 @@ class Support:
 
     @cached_property
     def around_form(self) -> str:
-        """`around` as `cite.number_form`: what an answer's words are looked up in."""
+        """`around` as `text.numbers.number_form`: what an answer's words are looked up in."""
         return number_form(self.around)
 
     @cached_property
     def numbers_form(self) -> str:
-        """Where an answer's numbers must be, as `cite.number_form` (looked up once per token while it
+        """Where an answer's numbers must be, as `text.numbers.number_form` (looked up once per token while it
         streams): the quoted sentence or another the judge accepts, never a neighbour it did not
         accept. A same-event neighbour's figure (宜昌's 100万元 subsidy for its count of 基地,
         a province's 150万元 for its own budget) is the confident wrong answer of a near miss."""
@@ -245,7 +248,7 @@ def facts_problem(answer: str, asked: str, support: Support, lang: str, config: 
 
 def stray_numbers(answer: str, asked: str, support: Support) -> list[str]:
     """The answer's numbers that neither the question nor a sentence the judge accepts holds, at
-    their scale (`cite.scaled_numbers`)."""
+    their scale (`text.numbers.scaled_numbers`)."""
     named = set(scaled_numbers(asked))
     return [n for n in scaled_numbers(answer) if n not in named and not contains_scaled(support.numbers_form, n)]
 

@@ -10,10 +10,10 @@ fusion) and is carried by the multilingual dense side.
 """
 from __future__ import annotations
 
-from .clean import to_search_form
+from .text.script import to_search_form
 from .config import Retrieval
 from .embed import Embedder
-from .index import tokenize
+from .text.terms import tokenize
 from .stores import Store
 from .types import Chunk, Passage, Scope
 

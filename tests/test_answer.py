@@ -12,10 +12,11 @@ import pytest
 
 from conftest import sharing
 from rag import Assistant
-from rag.answer import QUOTE_PROMPT, ModelUnavailableError, language_of
+from rag.answer import QUOTE_PROMPT, ModelUnavailableError
+from rag.text.script import language_of
 from rag.assistant import QuestionError
-from rag.cite import numbers
-from rag.clean import to_search_form
+from rag.text.numbers import numbers
+from rag.text.script import to_search_form
 from rag.evaluate import Report, grade
 from rag.types import Answer
 

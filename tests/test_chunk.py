@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from rag.chunk import chunk_articles, sentences
-from rag.clean import clean, decode, to_search_form
+from rag.clean import clean
+from rag.loaders.decode import decode
+from rag.text.script import to_search_form
 from rag.config import Config
 from rag.segment import segment
 
@@ -63,7 +65,7 @@ def test_sentences_split_on_chinese_punctuation(seed_files):
 
 
 def test_a_quotation_keeps_its_speaker():
-    from rag.chunk import split_sentences
+    from rag.text.sentences import split_sentences
 
     text = "“实训基地是专门为学员而建的服务项目。”福州市总工会党组成员熊建军说。新基地下月启用。"
     spans = [text[a:b] for a, b in split_sentences(text)]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from rag.cite import contains_scaled, number_form, scaled_numbers, verify
+from rag.text.numbers import contains_scaled, number_form, scaled_numbers
+from rag.cite import verify
 from rag.types import Passage
 
 PASSAGES = [

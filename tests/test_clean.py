@@ -2,15 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.clean import (
-    SkippedFileError,
-    UnreadableFileError,
-    clean,
-    decode,
-    is_page_break,
-    remove_pinyin,
-    to_search_form,
-)
+from rag.clean import clean, is_page_break, remove_pinyin
+from rag.loaders.decode import SkippedFileError, UnreadableFileError, decode
+from rag.text.script import to_search_form
 
 
 def test_glued_pinyin_is_removed():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.entities import absent_entities, chinese_entities, unsupported_names
+from rag.text.entities import absent_entities, chinese_entities, unsupported_names
 
 
 @pytest.mark.parametrize("question, names", [

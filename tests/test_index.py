@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from rag.config import Config
-from rag.index import build, chunk_file, tokenize
+from rag.index import build, chunk_file
+from rag.text.terms import tokenize
 from rag.stores import CorruptIndexError, IndexMissingError, Manifest, StaleIndexError, check_compatible, open_store
 from rag.stores.bm25 import Bm25
 from rag.stores.faiss import FaissStore, make_faiss

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from formats import WRITERS, source_lines, write_docx, write_html, write_pdf
 
-from rag.clean import SkippedFileError, UnreadableFileError, clean
+from rag.loaders.decode import SkippedFileError, UnreadableFileError
+from rag.clean import clean
 from rag.config import Config
 from rag.index import _scan, chunk_file
 from rag.loaders import SUPPORTED, load, page_at

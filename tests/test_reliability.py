@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 
 from rag.chunk import chunk_article
-from rag.clean import UnreadableFileError, clean, decode, in_script
+from rag.loaders.decode import UnreadableFileError, decode
+from rag.clean import clean
+from rag.text.script import in_script
 from rag.config import Config
 from rag.index import build
 from rag.stores import CorruptIndexError
 from rag.stores.faiss import FaissStore
-from rag.injection import is_instruction, without_instructions
+from rag.text.injection import is_instruction, without_instructions
 from rag.types import Article, Paragraph
 
 from conftest import segment_dir

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from rag.clean import to_search_form
+from rag.text.script import to_search_form
 from rag.retrieve import convex, rrf
 
 

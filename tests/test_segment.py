@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from rag.clean import clean, decode
+from rag.clean import clean
+from rag.loaders.decode import decode
 from rag.segment import is_headline, segment
 
 

@@ -238,7 +238,7 @@ def test_a_client_that_leaves_a_stream_frees_the_model(assistant, tmp_path):
 
 
 def test_feedback_on_a_completion_is_kept_and_exported_as_a_case_rag_eval_runs(client, served, tmp_path, capsys):
-    from rag.cite import number_pattern
+    from rag.text.numbers import number_pattern
     from rag.cli import main
 
     url, base = served

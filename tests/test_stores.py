@@ -79,7 +79,7 @@ def test_a_build_that_dies_before_its_commit_leaves_nothing_visible(milvus_seeds
     store = open_store(config)  # the new rows are in Milvus, but no search sees them
     assert len(store) == count and _texts(config, name) == before
     assert not any(c.source == seed_files[0].name for c in store.iter_chunks())
-    from rag.index import tokenize
+    from rag.text.terms import tokenize
 
     hits = store.lexical(tokenize("测试中断的写入是否可见"), 50)
     assert not any("测试中断" in c.text for c in store.chunks(i for i, _ in hits).values())

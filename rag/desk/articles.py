@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
-from ..clean import in_script, to_search_form
+from ..text.script import in_script, to_search_form
 from ..types import Scope
 
 TRASH = ".trash"

@@ -13,14 +13,15 @@ import json
 import re
 from pathlib import Path
 
-from ..answer import language_of
-from ..cite import number_pattern, strip_markers
-from ..entities import chinese_entities
+from ..text.script import language_of
+from ..text.numbers import number_pattern
+from ..cite import strip_markers
+from ..text.entities import chinese_entities
 from ..evaluate import normalise
 from .journal import Turn
 
 # Numbers as `rag eval` sees them (thousands commas kept: it grades the answer's text as written,
-# unlike cite.numbers, which drops them to look numbers up in passages).
+# unlike text.numbers.numbers, which drops them to look numbers up in passages).
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _MOST_FACTS = 3
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..clean import to_search_form
+from ..text.script import to_search_form
 from ..config import Config
 from ..hardware import physical_cores
 

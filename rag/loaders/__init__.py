@@ -13,7 +13,7 @@ import importlib
 import re
 from pathlib import Path
 
-from ..clean import SkippedFileError, UnreadableFileError
+from .decode import SkippedFileError, UnreadableFileError
 from ..config import Config
 from ..types import Document
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from ..clean import UnreadableFileError
+from .decode import UnreadableFileError
 from . import too_large
 from ..types import Document
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..clean import UnreadableFileError
+from .decode import UnreadableFileError
 from ..types import Document
 
 _SENTENCE_END = re.compile(r"[。！？!?]|[.](\s|$)")

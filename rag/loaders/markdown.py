@@ -6,7 +6,7 @@ import logging
 import re
 from pathlib import Path
 
-from ..clean import decode
+from .decode import decode
 from ..types import Document
 from . import HAN
 

@@ -16,7 +16,7 @@ import statistics
 from pathlib import Path
 from typing import NamedTuple
 
-from ..clean import UnreadableFileError
+from .decode import UnreadableFileError
 from . import HAN, too_large
 from ..types import Document
 

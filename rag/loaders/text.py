@@ -1,9 +1,9 @@
-"""Plain-text pages: decoding (BOMs, UTF-8, GB18030/Big5) lives in `clean.decode`."""
+"""Plain-text pages: decoding (BOMs, UTF-8, GB18030/Big5) lives in `loaders/decode.py`."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..clean import decode
+from .decode import decode
 from ..types import Document
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from .clean import to_search_form
+from .script import to_search_form
 
 _PATTERNS = re.compile(
     "|".join((

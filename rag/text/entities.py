@@ -10,7 +10,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from .clean import jieba, to_search_form
+from .script import jieba, to_search_form
 
 # Words that say nothing about *which* fact is asked for.
 QUESTION_WORDS = frozenset(
