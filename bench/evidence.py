@@ -46,7 +46,7 @@ def measure(name: str, n: int, work: Path, limit: int) -> dict:
 
         passages = retriever.search(item["question"], bot.config.k)
         first = select(item["question"], passages, retriever.index, bot.embedder, bot.config)
-        wider = select(item["question"], passages, retriever.index, bot.embedder, bot._retry_config)
+        wider = select(item["question"], passages, retriever.index, bot.embedder, bot.config, wider=True)
         found = {"in_passages": shown([p.text for p in passages]), "in_first_evidence": shown([e.text for e in first]),
                  "in_retry_evidence": shown([e.text for e in wider])}
         for key, value in found.items():

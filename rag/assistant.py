@@ -10,7 +10,8 @@ import unicodedata
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
-from .answer import REFUSALS, Generator, extractive, leaks_system_prompt, load_generator
+from .answer import Generator, extractive, load_generator
+from .prompt import REFUSALS, leaks_system_prompt
 from .text.script import language_of
 from .cite import file_span, verify
 from .clean import clean
@@ -293,10 +294,9 @@ class Assistant:
             yield raw
             support = None
         else:
-            widen = functools.partial(choose, query, ranked, _retry_config(config))
             verdicts = Verdicts(judge, query, ranked, passages, config.judge_threshold)
             reader = Reader(generator, config, verdicts)
-            reading = yield from self._timed(reader.read(asked, query, evidence, passages, lang, widen), trace, started)
+            reading = yield from self._timed(reader.read(asked, query, evidence, passages, lang), trace, started)
             trace.retried, trace.rejected, trace.quote = reading.retried, reading.rejected, reading.quote
             if reading.answer is None:
                 yield self._refusal(trace, Refusal("reader", "; ".join(reading.rejected) or "model found no answer"), started)
@@ -365,9 +365,3 @@ def _answer_model(config: Config) -> tuple:
 def _judge(config: Config) -> Judge:
     """The process's judge for these settings (`load_judge` keeps one per embedding model and reading)."""
     return load_judge(config.embed_model_path, config.judge_max_tokens, config.judge_context_chars, config.judge_dir)
-
-
-def _retry_config(config: Config) -> Config:
-    """The wider selection a second attempt reads: more sentences, long ones whole."""
-    return config.with_overrides(evidence_sentences=config.retry_evidence_sentences, evidence_chars=config.retry_evidence_chars,
-                                 evidence_clause_chars=config.retry_evidence_chars)

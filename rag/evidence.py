@@ -95,17 +95,20 @@ def rank(question: str, passages: list[Passage], index: Store, embedder: Embedde
     return candidates
 
 
-def choose(question: str, ranked: list[Evidence], config: Reading) -> list[Evidence]:
+def choose(question: str, ranked: list[Evidence], config: Reading, wider: bool = False) -> list[Evidence]:
     """The best sentences within the character budget, long ones cut to their relevant clauses,
-    in reading order of their passages."""
+    in reading order of their passages; `wider`: the budget of a second attempt (more sentences,
+    long ones whole)."""
+    sentences, chars, clause_chars = ((config.retry_evidence_sentences, config.retry_evidence_chars, config.retry_evidence_chars)
+                                      if wider else (config.evidence_sentences, config.evidence_chars, config.evidence_clause_chars))
     terms, names, wants_number = focus(question)
-    wanted = config.evidence_sentences + (1 if names or not re.search(r"[\u4e00-\u9fff]", question) else 0)
+    wanted = sentences + (1 if names or not re.search(r"[\u4e00-\u9fff]", question) else 0)
     chosen, used = [], 0
     for evidence in ranked:
         if len(chosen) == wanted:
             break
-        text = compact(evidence.text, terms + names, wants_number, config.evidence_clause_chars)
-        if chosen and used + len(text) > config.evidence_chars:
+        text = compact(evidence.text, terms + names, wants_number, clause_chars)
+        if chosen and used + len(text) > chars:
             continue  # too long for what is left of the budget; a shorter one may fit
         chosen.append(dataclasses.replace(evidence, text=text))
         used += len(text)
@@ -113,9 +116,9 @@ def choose(question: str, ranked: list[Evidence], config: Reading) -> list[Evide
 
 
 def select(question: str, passages: list[Passage], index: Store, embedder: Embedder, config: Reading,
-           judge: Judge | None = None) -> list[Evidence]:
+           judge: Judge | None = None, wider: bool = False) -> list[Evidence]:
     """The best sentences for the prompt: `choose` over `rank`."""
-    return choose(question, rank(question, passages, index, embedder, config, judge), config)
+    return choose(question, rank(question, passages, index, embedder, config, judge), config, wider)
 
 
 def asks_for_number(question: str) -> bool:

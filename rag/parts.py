@@ -11,7 +11,7 @@ import dataclasses
 import re
 from typing import NamedTuple
 
-from .answer import REFUSALS
+from .prompt import REFUSALS
 from .text.script import in_script, jieba
 from .types import Answer, Refusal, Trace
 

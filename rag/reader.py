@@ -39,11 +39,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from .answer import Generator, build_messages, build_redirect_messages, build_retry_messages, opening, says_not_found
+from .answer import Generator
+from .prompt import build_messages, build_redirect_messages, build_retry_messages, opening, says_not_found
 from .text.sentences import split_sentences
 from .text.lexicon import GLUE
 from .text.numbers import contains_scaled, number_form, number_pattern, numbers, scaled_numbers, spelled_as
@@ -52,7 +53,7 @@ from .cite import strip_markers
 from .text.script import in_script, normalised, to_search_form
 from .config import Config
 from .text.entities import absent_entities
-from .evidence import Evidence, as_judged, asks_for_number, best_judged
+from .evidence import Evidence, as_judged, asks_for_number, best_judged, choose
 from .judge import Judge
 from .types import Passage
 
@@ -301,8 +302,7 @@ class Reader:
         self.config = config
         self.verdicts = verdicts
 
-    def read(self, asked: str, query: str, evidence: list[Evidence], passages: list[Passage], lang: str,
-             widen: Callable[[], list[Evidence]]) -> Iterator[str]:
+    def read(self, asked: str, query: str, evidence: list[Evidence], passages: list[Passage], lang: str) -> Iterator[str]:
         reading = Reading(None)
         messages = build_messages(query, evidence, passages, lang)
         attempt = yield from self._attempt(asked, query, messages, evidence, passages, lang, stream=True)
@@ -320,7 +320,7 @@ class Reader:
             messages = build_redirect_messages(query, evidence, answering, passages, lang)
             wider = answering
         else:
-            wider = widen()
+            wider = choose(query, self.verdicts.ranked, self.config, wider=True)
             messages = build_retry_messages(query, evidence, wider, passages, lang)
         shown = evidence + [e for e in wider if (e.passage, e.start) not in first]
         attempt = yield from self._attempt(asked, query, messages, shown, passages, lang, stream=False)
