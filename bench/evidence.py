@@ -26,7 +26,7 @@ from output import report  # noqa: E402
 from refusals import golds_of  # noqa: E402
 
 from rag.evaluate import normalise  # noqa: E402
-from rag.evidence import select  # noqa: E402
+from rag.answering.evidence import select  # noqa: E402
 
 _GOLD_CHARS = 8
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from answers import SHARED, WORK, prepare  # noqa: E402
 
 from rag.evaluate import normalise  # noqa: E402
-from rag.evidence import best_judged, choose, rank  # noqa: E402
+from rag.answering.evidence import best_judged, choose, rank  # noqa: E402
 from rag.judge import load_judge, pair_text  # noqa: E402
 from rag.judge.pairs import ConstraintPool, changed_question, read_set  # noqa: E402
 from rag.judge.train import auc  # noqa: E402

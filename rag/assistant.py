@@ -10,24 +10,24 @@ import unicodedata
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
-from .answer import Generator, extractive, load_generator
-from .prompt import REFUSALS, leaks_system_prompt
-from .text.script import language_of
-from .cite import file_span, verify
+from .answering.backends import extractive, load_generator
+from .answering.cite import file_span, verify
+from .answering.evidence import best_judged, choose, rank, unanswered
+from .answering.history import standalone_question
+from .answering.parts import combine, split_question
+from .answering.prompt import REFUSALS, leaks_system_prompt
+from .answering.reader import Generator, Reader, Support, Verdicts
 from .clean import clean
 from .config import PER_QUESTION, Config, load_config
 from .embed import Embedder, beside_questions, load_embedder
-from .indexer import Indexer, IndexingStatus
 from .index import BuildReport, build, file_stats, seeds_changed
-from .loaders import load, page_at
-from .evidence import best_judged, choose, rank, unanswered
-from .history import standalone_question
-from .parts import combine, split_question
+from .indexer import Indexer, IndexingStatus
 from .judge import Judge, load_judge
-from .reader import Reader, Support, Verdicts
+from .loaders import load, page_at
 from .retrieve import Retriever
-from .stores import CorruptIndexError, IndexMissingError, check_compatible, open_store
 from .segment import segment
+from .stores import CorruptIndexError, IndexMissingError, check_compatible, open_store
+from .text.script import language_of
 from .types import Answer, Article, Document, Passage, Refusal, Scope, Trace
 
 log = logging.getLogger(__name__)

@@ -23,14 +23,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import gradio as gr  # noqa: E402
 
 from .assistant import Assistant, QuestionError  # noqa: E402
-from .loaders.decode import SkippedFileError, UnreadableFileError  # noqa: E402
-from .text.sentences import split_sentences  # noqa: E402
 from .desk import Journal, JournalError, open_journal  # noqa: E402
 from .desk.articles import catalogue_of, matching, restore, to_trash, trashed  # noqa: E402
-from .desk.pages import cached_png  # noqa: E402
 from .desk.journal import answer_model, generation  # noqa: E402
+from .desk.pages import cached_png  # noqa: E402
 from .loaders import SUPPORTED, load  # noqa: E402
+from .loaders.decode import SkippedFileError, UnreadableFileError  # noqa: E402
 from .server import is_loopback  # noqa: E402
+from .text.sentences import split_sentences  # noqa: E402
 from .types import Answer, Scope, ScopeError  # noqa: E402
 from .upload import store_upload  # noqa: E402
 

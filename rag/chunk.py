@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .text.script import to_search_form
 from .config import Indexing
+from .text.script import to_search_form
 from .text.sentences import split_sentences
 from .types import Article, Chunk
 

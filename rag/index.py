@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from .chunk import chunk_articles, sentence_contexts, sentence_spans
-from .loaders.decode import SkippedFileError, UnreadableFileError
 from .clean import clean
-from .loaders import SUPPORTED, is_supported, load, page_at, too_large, unsupported_message
 from .config import Config
 from .embed import Embedder
+from .loaders import SUPPORTED, is_supported, load, page_at, too_large, unsupported_message
+from .loaders.decode import SkippedFileError, UnreadableFileError
 from .segment import segment
 from .stores import FORMAT_VERSION, IndexMissingError, IndexProblem, Manifest, Store, StoreUnavailableError, Update
 from .stores import check_compatible, chunking_params, empty_store, open_store

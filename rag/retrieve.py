@@ -10,11 +10,11 @@ fusion) and is carried by the multilingual dense side.
 """
 from __future__ import annotations
 
-from .text.script import to_search_form
 from .config import Retrieval
 from .embed import Embedder
-from .text.terms import tokenize
 from .stores import Store
+from .text.script import to_search_form
+from .text.terms import tokenize
 from .types import Chunk, Passage, Scope
 
 FUSIONS = ("rrf", "cc", "dense", "bm25")

@@ -36,11 +36,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .answer import Stopped, stoppable
+from .answering.backends import Stopped, stoppable
+from .answering.history import message_text
 from .assistant import Assistant, QuestionError
 from .desk import JournalError, open_journal
 from .desk.journal import answer_model, generation
-from .history import message_text
 from .types import Answer, Passage, Scope, ScopeError
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ import pytest
 
 from conftest import sharing
 from rag import Assistant
-from rag.answer import ModelUnavailableError
-from rag.prompt import QUOTE_PROMPT
+from rag.answering.backends import ModelUnavailableError
+from rag.answering.prompt import QUOTE_PROMPT
 from rag.text.script import language_of
 from rag.assistant import QuestionError
 from rag.text.numbers import numbers

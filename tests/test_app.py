@@ -14,7 +14,7 @@ import pytest
 from conftest import copy_of, free_port, start_process
 
 from rag.evaluate import load_items
-from rag.history import message_text
+from rag.answering.history import message_text
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from rag.text.numbers import contains_scaled, number_form, scaled_numbers
-from rag.cite import verify
+from rag.answering.cite import verify
 from rag.types import Passage
 
 PASSAGES = [

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.evidence import compact, question_terms, select
+from rag.answering.evidence import compact, question_terms, select
 
 # The answer (1998年) is in the sentence after the one that repeats most of the question's words.
 ARTICLE = """青山县职工书屋

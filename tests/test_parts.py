@@ -6,7 +6,7 @@ import re
 import pytest
 from conftest import sharing
 
-from rag.parts import split_question
+from rag.answering.parts import split_question
 
 
 @pytest.mark.parametrize("question, parts", [

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from rag.prompt import QUOTE_PROMPT, leaks_system_prompt
+from rag.answering.prompt import QUOTE_PROMPT, leaks_system_prompt
 from rag.text.script import in_script
 
 

@@ -11,10 +11,10 @@ from rag import Assistant
 from rag.loaders.decode import decode
 from rag.text.script import normalised, to_search_form
 from rag.config import Config
-from rag.evidence import Evidence, rank
+from rag.answering.evidence import Evidence, rank
 from rag.text.sentences import split_sentences
 from rag.judge import load_judge
-from rag.reader import OffTopic, Support, Verdicts, answer_support, as_written, facts_problem, judged_problem, locate, support_at
+from rag.answering.reader import OffTopic, Support, Verdicts, answer_support, as_written, facts_problem, judged_problem, locate, support_at
 from rag.types import Answer, Passage, Refusal
 
 

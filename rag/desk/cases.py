@@ -13,12 +13,12 @@ import json
 import re
 from pathlib import Path
 
-from ..text.script import language_of
-from ..text.numbers import number_pattern
-from ..cite import strip_markers
-from ..text.entities import chinese_entities
-from ..evaluate import normalise
+from ..answering.cite import strip_markers
 from .journal import Turn
+from ..evaluate import normalise
+from ..text.entities import chinese_entities
+from ..text.numbers import number_pattern
+from ..text.script import language_of
 
 # Numbers as `rag eval` sees them (thousands commas kept: it grades the answer's text as written,
 # unlike text.numbers.numbers, which drops them to look numbers up in passages).

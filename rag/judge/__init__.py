@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..text.script import to_search_form
 from ..config import Config
 from ..hardware import physical_cores
+from ..text.script import to_search_form
 
 log = logging.getLogger(__name__)
 

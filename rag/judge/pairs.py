@@ -20,8 +20,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..text.sentences import split_sentences
 from ..text.script import jieba, to_search_form
+from ..text.sentences import split_sentences
 
 _YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?=年)")
 _NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?![\d.])")

@@ -13,8 +13,8 @@ import importlib
 import re
 from pathlib import Path
 
-from .decode import SkippedFileError, UnreadableFileError
 from ..config import Config
+from .decode import SkippedFileError, UnreadableFileError
 from ..types import Document
 
 # suffix -> module in this package

@@ -5,8 +5,8 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from .decode import UnreadableFileError
 from . import too_large
+from .decode import UnreadableFileError
 from ..types import Document
 
 

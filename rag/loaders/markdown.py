@@ -6,9 +6,9 @@ import logging
 import re
 from pathlib import Path
 
+from . import HAN
 from .decode import decode
 from ..types import Document
-from . import HAN
 
 log = logging.getLogger(__name__)
 

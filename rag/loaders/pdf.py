@@ -16,8 +16,8 @@ import statistics
 from pathlib import Path
 from typing import NamedTuple
 
-from .decode import UnreadableFileError
 from . import HAN, too_large
+from .decode import UnreadableFileError
 from ..types import Document
 
 _PAGE_NUMBER = re.compile(r"[-–—·\s]*(第\s*)?\d{1,4}(\s*[页頁版])?[-–—·\s]*")

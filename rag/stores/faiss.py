@@ -23,10 +23,10 @@ from typing import Collection, Iterable, Iterator
 import numpy as np
 
 from ..config import Storing
-from ..types import Chunk
 from .base import FORMAT_VERSION, CorruptIndexError, IndexMissingError, Manifest, StaleIndexError, Update, repair_hint
 from .bm25 import Bm25, scores
 from .segment import Segment, make_faiss, read, sha256, verify
+from ..types import Chunk
 
 log = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ from typing import Collection, Iterable, Iterator
 import numpy as np
 
 from ..config import Config
-from ..types import Chunk
 from .base import FORMAT_VERSION, CorruptIndexError, IndexMissingError, Manifest, StaleIndexError, StoreUnavailableError, Update, repair_hint
+from ..types import Chunk
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Storing
-from ..types import Chunk
 from .base import CorruptIndexError, repair_hint
 from .bm25 import Bm25
+from ..types import Chunk
 
 FILES = ("chunks.jsonl", "vectors.npy", "sentence_vectors.npy", "faiss.index")
 TERMS = "terms"

@@ -42,20 +42,20 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Protocol
 
-from .answer import Generator
-from .prompt import build_messages, build_redirect_messages, build_retry_messages, opening, says_not_found
-from .text.sentences import split_sentences
-from .text.lexicon import GLUE
-from .text.numbers import contains_scaled, number_form, number_pattern, numbers, scaled_numbers, spelled_as
-from .text.terms import han_bigrams
 from .cite import strip_markers
-from .text.script import in_script, normalised, to_search_form
-from .config import Config
-from .text.entities import absent_entities
 from .evidence import Evidence, as_judged, asks_for_number, best_judged, choose
-from .judge import Judge
-from .types import Passage
+from .prompt import build_messages, build_redirect_messages, build_retry_messages, opening, says_not_found
+from ..config import Config
+from ..judge import Judge
+from ..text.entities import absent_entities
+from ..text.lexicon import GLUE
+from ..text.numbers import contains_scaled, number_form, number_pattern, numbers, scaled_numbers, spelled_as
+from ..text.script import in_script, normalised, to_search_form
+from ..text.sentences import split_sentences
+from ..text.terms import han_bigrams
+from ..types import Passage
 
 _QUOTE_LABEL = re.compile(r"^\s*[*#>\s]*(原文|原句|引文|quote|source)\s*[:：]\s*", re.I)
 _ANSWER_LABEL = re.compile(r"\n?\s*[*#\s]*(答案|回答|answer)\s*[:：]\s*", re.I)
@@ -70,6 +70,15 @@ _TITLE = re.compile(r"《([^》]+)》")
 _LATIN = re.compile(r"[a-z][a-z0-9]*(?:[.'-][a-z0-9]+)*")  # a word in search form (lowercase)
 _REDIRECT_TO = 2  # the judge's best accepted sentences a rejected quote is pointed to
 _NUMERAL = re.compile(r"\d|[零〇一二两三四五六七八九十百千万亿半]|数(?=[十百千万亿])")  # 数十, not 数学
+
+
+class Generator(Protocol):
+    """What the reader needs of an answer model (answering/backends.py has the three it ships with)."""
+
+    name: str
+    continues: bool  # whether `stream` can continue an answer it is given the start of (`prefix`)
+
+    def stream(self, messages: list[dict], max_tokens: int, prefix: str = "") -> Iterator[str]: ...
 
 
 class OffTopic(str):

@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .clean import blank_pinyin
-from .text.numbers import contains_number, number_form, numbers
-from .text.script import normalised, to_search_form
-from .text.terms import han_bigrams
-from .text.entities import unsupported_names
-from .text.injection import without_instructions
-from .types import Passage
+from ..clean import blank_pinyin
+from ..text.entities import unsupported_names
+from ..text.injection import without_instructions
+from ..text.numbers import contains_number, number_form, numbers
+from ..text.script import normalised, to_search_form
+from ..text.terms import han_bigrams
+from ..types import Passage
 
 _MARKER = re.compile(r"\s*[\[【［]\s*(?:编号|編號|来源|來源|source)?\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】］]")
 _SENTENCE = re.compile(r"[^。！？!?\n]+(?:[。！？!?]+|$)")

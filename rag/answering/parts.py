@@ -12,8 +12,8 @@ import re
 from typing import NamedTuple
 
 from .prompt import REFUSALS
-from .text.script import in_script, jieba
-from .types import Answer, Refusal, Trace
+from ..text.script import in_script, jieba
+from ..types import Answer, Refusal, Trace
 
 _DISTRIBUTIVE = ("分别", "各自", "各")
 _CONJUNCTIONS = {"和", "与", "及", "以及", "、", "跟", "同", ",", "，"}

@@ -13,15 +13,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .text.sentences import split_sentences
-from .text.script import jieba, to_search_form
-from .config import Reading
-from .text.entities import QUESTION_WORDS as _QUESTION_WORDS, absent_entities, english_names, is_pinyin, pinyin_of
-from .embed import Embedder
-from .stores import Store
-from .text.injection import is_instruction
-from .judge import Candidate, Judge
-from .types import Passage
+from ..config import Reading
+from ..embed import Embedder
+from ..judge import Candidate, Judge
+from ..stores import Store
+from ..text.entities import QUESTION_WORDS as _QUESTION_WORDS, absent_entities, english_names, is_pinyin, pinyin_of
+from ..text.injection import is_instruction
+from ..text.script import jieba, to_search_form
+from ..text.sentences import split_sentences
+from ..types import Passage
 
 _QUANTITY = re.compile(r"多少|几|how (many|much)|what (percentage|share|proportion)|比例|面积|数量", re.I)
 # Questions whose answer is a number or a year: an answer without one does not answer them.

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 
 from .evidence import Evidence
-from .text.script import in_script, to_search_form
-from .types import Passage
+from ..text.script import in_script, to_search_form
+from ..types import Passage
 
 _READ = (
     "你是新闻资料问答助手。只根据用户给出的资料回答问题。"

@@ -16,13 +16,12 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
 
-from .config import LLM_MODELS, Config
 from .evidence import Evidence, question_terms
-from .hardware import physical_cores
 from .prompt import QUOTE_PROMPT
-from .text.script import to_search_form
+from ..config import LLM_MODELS, Config
+from ..hardware import physical_cores
+from ..text.script import to_search_form
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +51,6 @@ def _stop_if_asked() -> None:
     event = _stop.get()
     if event is not None and event.is_set():
         raise Stopped("the answer is no longer wanted")
-
-
-class Generator(Protocol):
-    name: str
-    continues: bool  # whether `stream` can continue an answer it is given the start of (`prefix`)
-
-    def stream(self, messages: list[dict], max_tokens: int, prefix: str = "") -> Iterator[str]: ...
 
 
 class LlamaGenerator:
@@ -155,7 +147,7 @@ class OpenAIGenerator:
             raise ModelUnavailableError(f"the answer server at {self.url} is unreachable ({exc}); check `llm_url`") from exc
 
 
-def load_generator(config: Config) -> Generator | None:
+def load_generator(config: Config) -> LlamaGenerator | OpenAIGenerator | None:
     """None means extractive mode: answers are the evidence sentences themselves."""
     if config.llm_backend == "extractive":
         return None
