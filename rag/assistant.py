@@ -28,7 +28,7 @@ from .retrieve import Retriever
 from .segment import segment
 from .stores import CorruptIndexError, IndexMissingError, check_compatible, open_store
 from .text.script import language_of
-from .types import Answer, Article, Document, Passage, Refusal, Scope, Trace
+from .types import Answer, Article, Document, Passage, Question, Refusal, Scope, Trace
 
 log = logging.getLogger(__name__)
 
@@ -261,21 +261,21 @@ class Assistant:
         lang = language_of(asked)
         parts = split_question(asked)
         if len(parts) == 1:
-            yield from self._answer(asked, standalone_question(asked, history), lang, started, scope, config)
+            yield from self._answer(Question(asked, standalone_question(asked, history), lang), started, scope, config)
             return
         answers = []
         for number, part in enumerate(parts):
             yield ("\n" if number else "") + f"{part.subject}："
-            for item in self._answer(part.question, standalone_question(part.question, history), lang, started, scope, config):
+            for item in self._answer(Question(part.question, standalone_question(part.question, history), lang), started, scope, config):
                 if isinstance(item, Answer):
                     answers.append(item)
                 else:
                     yield item
         yield combine(parts, answers, lang, time.perf_counter() - started)
 
-    def _answer(self, asked: str, query: str, lang: str, started: float, scope: Scope | None,
-                config: Config) -> Iterator[str | Answer]:
+    def _answer(self, question: Question, started: float, scope: Scope | None, config: Config) -> Iterator[str | Answer]:
         """One question through retrieval, evidence, the reader and the citation check."""
+        asked, query, lang = question.asked, question.query, question.lang
         retriever = self.retriever
         with self._lock:
             passages = retriever.search(query, config.k, scope=scope)
@@ -296,7 +296,7 @@ class Assistant:
         else:
             verdicts = Verdicts(judge, query, ranked, passages, config.judge_threshold)
             reader = Reader(generator, config, verdicts)
-            reading = yield from self._timed(reader.read(asked, query, evidence, passages, lang), trace, started)
+            reading = yield from self._timed(reader.read(question, evidence, passages), trace, started)
             trace.retried, trace.rejected, trace.quote = reading.retried, reading.rejected, reading.quote
             if reading.answer is None:
                 yield self._refusal(trace, Refusal("reader", "; ".join(reading.rejected) or "model found no answer"), started)

@@ -96,6 +96,16 @@ class Passage:
         return f"[{self.location}] {self.title}: {self.text}"
 
 
+@dataclass(frozen=True)
+class Question:
+    """One question as the answering stages see it: as asked, as searched (a follow-up made
+    standalone, one part of a multi-part question), and the language its answer is written in."""
+
+    asked: str
+    query: str
+    lang: str  # zh-Hans, zh-Hant or en
+
+
 REFUSAL_KINDS = {
     "unanswered": "no retrieved sentence answers it, by the judge (decided before the model is asked)",
     "reader": "the model found no answer, or every answer it gave failed the reader's checks",

@@ -55,7 +55,7 @@ from ..text.numbers import contains_scaled, number_form, number_pattern, numbers
 from ..text.script import in_script, normalised, to_search_form
 from ..text.sentences import split_sentences
 from ..text.terms import han_bigrams
-from ..types import Passage
+from ..types import Passage, Question
 
 _QUOTE_LABEL = re.compile(r"^\s*[*#>\s]*(原文|原句|引文|quote|source)\s*[:：]\s*", re.I)
 _ANSWER_LABEL = re.compile(r"\n?\s*[*#\s]*(答案|回答|answer)\s*[:：]\s*", re.I)
@@ -311,10 +311,11 @@ class Reader:
         self.config = config
         self.verdicts = verdicts
 
-    def read(self, asked: str, query: str, evidence: list[Evidence], passages: list[Passage], lang: str) -> Iterator[str]:
+    def read(self, question: Question, evidence: list[Evidence], passages: list[Passage]) -> Iterator[str]:
+        query, lang = question.query, question.lang
         reading = Reading(None)
         messages = build_messages(query, evidence, passages, lang)
-        attempt = yield from self._attempt(asked, query, messages, evidence, passages, lang, stream=True)
+        attempt = yield from self._attempt(question, messages, evidence, passages, stream=True)
         if isinstance(attempt, Reading):
             return attempt
         reading.rejected.append(attempt)
@@ -332,7 +333,7 @@ class Reader:
             wider = choose(query, self.verdicts.ranked, self.config, wider=True)
             messages = build_retry_messages(query, evidence, wider, passages, lang)
         shown = evidence + [e for e in wider if (e.passage, e.start) not in first]
-        attempt = yield from self._attempt(asked, query, messages, shown, passages, lang, stream=False)
+        attempt = yield from self._attempt(question, messages, shown, passages, stream=False)
         if isinstance(attempt, Reading):
             attempt.retried, attempt.rejected = True, reading.rejected
             return attempt
@@ -340,9 +341,10 @@ class Reader:
         reading.retried = True
         return reading
 
-    def _attempt(self, asked: str, query: str, messages: list[dict], evidence: list[Evidence], passages: list[Passage],
-                 lang: str, stream: bool) -> Iterator[str]:
+    def _attempt(self, question: Question, messages: list[dict], evidence: list[Evidence], passages: list[Passage],
+                 stream: bool) -> Iterator[str]:
         """One generation: a Reading when every check passes, else the reason (str)."""
+        asked, lang = question.asked, question.lang
         pieces = self._quote_then_answer(messages)
         text, quote, support, held, off_topic = "", None, None, "", ""
         sent = 0  # characters of the answer streamed so far
