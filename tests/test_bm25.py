@@ -59,5 +59,5 @@ def test_saved_postings_are_mapped_and_score_the_same(tmp_path):
 
 
 def test_an_empty_index_scores_nothing():
-    assert len(scores([], ["工会"])) == 0 and len(scores(_all(Bm25.empty()), ["工会"])) == 0
+    assert len(scores([], ["工会"])) == 0 and len(scores(_all(Bm25.from_tokens([])), ["工会"])) == 0
     assert scores(_all(Bm25.from_tokens([[], []])), ["工会"]).tolist() == [0.0, 0.0]

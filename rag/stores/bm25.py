@@ -30,10 +30,6 @@ class Bm25:
         return len(self.lengths)
 
     @classmethod
-    def empty(cls) -> "Bm25":
-        return cls([], np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32))
-
-    @classmethod
     def from_tokens(cls, tokens: list[list[str]]) -> "Bm25":
         """Count each token list as one row; new words get ids in the order they are met."""
         vocab: dict[str, int] = {}
