@@ -45,8 +45,8 @@ def measure(name: str, n: int, work: Path, limit: int) -> dict:
             return any(g in text for g in golds)
 
         passages = retriever.search(item["question"], bot.config.k)
-        first = select(item["question"], passages, retriever.index, bot.embedder, bot.config)
-        wider = select(item["question"], passages, retriever.index, bot.embedder, bot.config, wider=True)
+        selection = select(item["question"], passages, retriever.index, bot.embedder, bot.config)
+        first, wider = selection.shown, selection.wider
         found = {"in_passages": shown([p.text for p in passages]), "in_first_evidence": shown([e.text for e in first]),
                  "in_retry_evidence": shown([e.text for e in wider])}
         for key, value in found.items():

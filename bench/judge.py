@@ -64,8 +64,8 @@ def run(name: str, n: int, work: Path, seed: int, held_out: bool) -> dict:
             entry[kind] = {"question": question, "judge": round(best_judged(judged), 4),
                            "score": round(plain[0].score, 4) if plain else 0.0, "best": judged[0].text[:80] if judged else ""}
             if kind == "with_gold":
-                entry[kind]["gold_in_evidence_judge"] = any(holds(e.text) for e in choose(question, judged, config))
-                entry[kind]["gold_in_evidence_old"] = any(holds(e.text) for e in choose(question, plain, config))
+                entry[kind]["gold_in_evidence_judge"] = any(holds(e.text) for e in choose(question, judged, config).shown)
+                entry[kind]["gold_in_evidence_old"] = any(holds(e.text) for e in choose(question, plain, config).shown)
         rows.append(entry)
     return {"summary": summarise(name, rows, config.judge_threshold), "items": rows}
 

@@ -15,7 +15,6 @@ from .answering.cite import file_span, verify
 from .answering.evidence import best_judged, choose, rank, unanswered
 from .answering.history import standalone_question
 from .answering.parts import combine, split_question
-from .answering.prompt import REFUSALS, leaks_system_prompt
 from .answering.reader import Generator, Reader, Support, Verdicts
 from .clean import clean
 from .config import PER_QUESTION, Config, load_config
@@ -281,7 +280,8 @@ class Assistant:
             passages = retriever.search(query, config.k, scope=scope)
         judge = _judge(config)
         ranked = rank(query, passages, retriever.index, self.embedder, config, judge)
-        evidence = choose(query, ranked, config)
+        selection = choose(query, ranked, config)
+        evidence = selection.shown
         trace = Trace(lang, query, passages, evidence, judged=best_judged(ranked))
         refusal = unanswered(query, passages, ranked, evidence, config)
         if refusal:
@@ -296,13 +296,10 @@ class Assistant:
         else:
             verdicts = Verdicts(judge, query, ranked, passages, config.judge_threshold)
             reader = Reader(generator, config, verdicts)
-            reading = yield from self._timed(reader.read(question, evidence, passages), trace, started)
+            reading = yield from self._timed(reader.read(question, selection, passages), trace, started)
             trace.retried, trace.rejected, trace.quote = reading.retried, reading.rejected, reading.quote
-            if reading.answer is None:
-                yield self._refusal(trace, Refusal("reader", "; ".join(reading.rejected) or "model found no answer"), started)
-                return
-            if leaks_system_prompt(reading.answer):
-                yield self._refusal(trace, Refusal("leak", "the answer repeats the model's instructions"), started)
+            if reading.refusal:
+                yield self._refusal(trace, reading.refusal, started)
                 return
             if reading.retried:  # a retried answer is shown only now, after its checks
                 trace.ttft = trace.ttft or time.perf_counter() - started
@@ -354,7 +351,7 @@ class Assistant:
         trace.refusal = refusal
         trace.seconds = time.perf_counter() - started
         trace.ttft = trace.ttft or trace.seconds
-        return Answer(REFUSALS[trace.lang], [], refused=True, trace=trace)
+        return Answer.refusing(trace)
 
 
 def _answer_model(config: Config) -> tuple:

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import re
 
-from .text.script import jieba
+from .text.script import HAN_CHARS, jieba
 from .types import Paragraph
 
 
 # Pinyin a converter glued after a character: 團結(jié) -> 團結. At least one tone mark,
 # so that real parentheses such as (记者李丹青) or (de) survive.
 _TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹḿ"
-_PINYIN = re.compile(rf"(?<=[\u3400-\u9fff])[(（](?=[a-zü{_TONED}]*[{_TONED}])[a-zü{_TONED}]{{1,7}}[)）]")
+_PINYIN = re.compile(rf"(?<=[{HAN_CHARS}])[(（](?=[a-zü{_TONED}]*[{_TONED}])[a-zü{_TONED}]{{1,7}}[)）]")
 
 # A paragraph ending in one of these is complete; anything else may be cut by a page break.
 _CLOSERS = set("。！？!?…；;：:”’\"'」』）)】》—.")

@@ -106,6 +106,12 @@ class Question:
     lang: str  # zh-Hans, zh-Hant or en
 
 
+# What a user is told when a question is refused, in the language of the question.
+REFUSAL_TEXT = {
+    "zh-Hans": "文章中没有找到相关信息。",
+    "zh-Hant": "文章中沒有找到相關資訊。",
+    "en": "Not found in the articles.",
+}
 REFUSAL_KINDS = {
     "unanswered": "no retrieved sentence answers it, by the judge (decided before the model is asked)",
     "reader": "the model found no answer, or every answer it gave failed the reader's checks",
@@ -161,6 +167,11 @@ class Answer:
     refused: bool = False
     unverified: list[str] = field(default_factory=list)  # numbers in the text found in no passage
     trace: Trace = field(default_factory=Trace)
+
+    @classmethod
+    def refusing(cls, trace: Trace) -> "Answer":
+        """The refusal users see, in the trace's language (`trace.refusal` says which stage decided)."""
+        return cls(REFUSAL_TEXT[trace.lang], [], refused=True, trace=trace)
 
     @property
     def meta(self) -> dict:

@@ -68,11 +68,13 @@ def sharing(assistant, **settings):
                      embedder=assistant.embedder, retriever=assistant.retriever, **settings)
 
 
-def copy_of(assistant, folder: Path) -> tuple[Path, Path]:
-    """A private copy of an Assistant's seeds and index under `folder`, for a test that changes them."""
+def copy_of(origin, folder: Path) -> tuple[Path, Path]:
+    """A private copy under `folder` of an Assistant's seeds and index (or of the seeds/ and index/ in a
+    folder), for a test that changes them."""
+    sources = (origin / "seeds", origin / "index") if isinstance(origin, Path) else (origin.config.seeds_dir, origin.config.index_dir)
     seeds, index = folder / "seeds", folder / "index"
-    shutil.copytree(assistant.config.seeds_dir, seeds)
-    shutil.copytree(assistant.config.index_dir, index)
+    shutil.copytree(sources[0], seeds)
+    shutil.copytree(sources[1], index)
     return seeds, index
 
 

@@ -32,7 +32,7 @@ def library(tmp_path_factory, embedder):
 
 
 def test_the_default_selection_shows_the_answer_sentence(library):
-    evidence = select(QUESTION, library.retrieve(QUESTION, k=1), library.retriever.index, library.embedder, library.config)
+    evidence = select(QUESTION, library.retrieve(QUESTION, k=1), library.retriever.index, library.embedder, library.config).shown
     assert len(evidence) == library.config.evidence_sentences
     assert any("1998" in e.text for e in evidence)
     assert [(e.passage, e.start) for e in evidence] == sorted((e.passage, e.start) for e in evidence)  # reading order
@@ -41,7 +41,7 @@ def test_the_default_selection_shows_the_answer_sentence(library):
 def test_a_sentence_addressing_the_assistant_is_never_evidence(library):
     """It names the question's words more than any other sentence, and is still not shown."""
     config = library.config.with_overrides(evidence_sentences=20, evidence_chars=2000)
-    evidence = select(QUESTION, library.retrieve(QUESTION, k=1), library.retriever.index, library.embedder, config)
+    evidence = select(QUESTION, library.retrieve(QUESTION, k=1), library.retriever.index, library.embedder, config).shown
     assert len(evidence) >= 6
     assert not any("2050" in e.text or "指令" in e.text for e in evidence)
 

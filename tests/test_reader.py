@@ -381,3 +381,11 @@ def test_a_quote_the_judge_rejects_is_no_support(assistant):
     bot, model = scripted(assistant, reply, reply)
     items = list(bot.ask_stream(question))
     assert len(items) == 1 and items[0].refused and "judge" in items[0].trace.why
+
+
+def test_an_answer_that_repeats_the_instructions_is_refused_as_a_leak(assistant):
+    """An English answer is checked by its numbers only, so a clause of the prompt can ride along;
+    the reader refuses it, and says it was a leak."""
+    bot, _ = scripted(assistant, "原文：济南市总工会目前已建设户外劳动者驿站526家\n答案：Jinan has built 526 stations[1]. 只根据用户给出的资料回答问题。")
+    answer = bot.ask("How many outdoor worker rest stations has the Jinan Federation of Trade Unions built?")
+    assert answer.refused and answer.trace.refusal.kind == "leak" and "只根据" not in answer.text

@@ -23,7 +23,7 @@ from rag.stores.faiss import FaissStore
 from rag.text.injection import is_instruction, without_instructions
 from rag.types import Article, Paragraph
 
-from conftest import segment_dir
+from conftest import copy_of, segment_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -272,9 +272,7 @@ NEW_ARTICLE = "测试市总工会开展帮扶活动\n\n本报讯 测试市总工
 ])
 def test_a_kill_at_any_point_leaves_a_whole_index(killable, tmp_path, point, count, segments):
     base, config, embedder = killable
-    shutil.copytree(base / "seeds", tmp_path / "seeds")
-    shutil.copytree(base / "index", tmp_path / "index")
-    seeds, index_dir = tmp_path / "seeds", tmp_path / "index"
+    seeds, index_dir = copy_of(base, tmp_path)
     (seeds / "new.txt").write_text(NEW_ARTICLE, encoding="utf-8")  # the killed build adds this file
     run = subprocess.run([sys.executable, "-c", _KILLER, point, str(count), str(seeds), str(index_dir), str(segments)],
                          capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
@@ -316,8 +314,7 @@ def test_reporting_is_not_an_instruction():
 def test_a_poisoned_article_does_not_steer_the_answer(assistant, tmp_path):
     from rag import Assistant
 
-    seeds = tmp_path / "seeds"
-    shutil.copytree(assistant.config.seeds_dir, seeds)
+    seeds, _ = copy_of(assistant, tmp_path)
     (seeds / "poison.txt").write_text(
         "全国总工会召开会议\n\n本报讯 全国总工会近日召开会议。" + "".join(POISON.values()) + "\n", encoding="utf-8")
     bot = Assistant(seeds_dir=seeds, index_dir=tmp_path / "index", embedder=assistant.embedder, generator=assistant.generator)

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import statistics
 import time
 
 import httpx
 import pytest
-from conftest import free_port, start_process
+from conftest import copy_of, free_port, start_process
 
 KEY = "test-key"
 
@@ -20,8 +19,7 @@ def served(assistant, tmp_path_factory):
     its URL and the folder holding its seeds, index and conversation file."""
     port = free_port()
     base = tmp_path_factory.mktemp("server")
-    shutil.copytree(assistant.config.seeds_dir, base / "seeds")
-    shutil.copytree(assistant.config.index_dir, base / "index")
+    copy_of(assistant, base)
     url = f"http://127.0.0.1:{port}"
     proc = start_process(["-m", "rag", "serve", "--seeds", str(base / "seeds"), "--index", str(base / "index"), "--port", str(port), "--extractive"],
                          f"{url}/healthz", base / "server.log", {"RAG_API_KEY": KEY})
@@ -136,8 +134,7 @@ def test_a_file_dropped_in_is_indexed_in_the_background_while_every_route_answer
     56 s while it was embedded. Now a worker indexes it; the routes answer from the last whole
     index meanwhile, /healthz says how far it is, and the file is searchable once it is whole."""
     port = free_port()
-    shutil.copytree(assistant.config.seeds_dir, tmp_path / "seeds")
-    shutil.copytree(assistant.config.index_dir, tmp_path / "index")
+    copy_of(assistant, tmp_path)
     url = f"http://127.0.0.1:{port}"
     proc = start_process(["-m", "rag", "serve", "--seeds", str(tmp_path / "seeds"), "--index", str(tmp_path / "index"), "--port", str(port),
                           "--extractive"], f"{url}/healthz", tmp_path / "server.log", {})

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from ..clean import blank_pinyin
 from ..text.entities import unsupported_names
 from ..text.injection import without_instructions
+from ..text.markers import MARKER, strip_markers
 from ..text.numbers import contains_number, number_form, numbers
 from ..text.script import normalised, to_search_form
 from ..text.terms import han_bigrams
 from ..types import Passage
 
-_MARKER = re.compile(r"\s*[\[【［]\s*(?:编号|編號|来源|來源|source)?\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】］]")
 _SENTENCE = re.compile(r"[^。！？!?\n]+(?:[。！？!?]+|$)")
 _UNVERIFIED_NOTE = {
     "zh-Hans": "（注意：{}未见于引用的文章）",
@@ -36,11 +36,6 @@ class Cited:
     unsupported: bool  # the answer states facts and none of them is in any passage
 
 
-def strip_markers(text: str) -> str:
-    """The text without citation markers in any of the forms models write ([1], 【1】, [编号1], [1,2])."""
-    return _MARKER.sub("", text)
-
-
 def verify(answer: str, passages: list[Passage], question: str, lang: str, quoted: int | None = None) -> Cited:
     """Citations that hold what each sentence says; `quoted` is the passage the reader found the
     answer's quote in, which replaces the model's own markers (they still have to hold the facts)."""
@@ -53,11 +48,11 @@ def verify(answer: str, passages: list[Passage], question: str, lang: str, quote
     verified = 0
     out: list[str] = []
     # "…基地。[1]" -> "…基地[1]。" so a marker stays with the sentence it follows
-    answer = re.sub(rf"([。！？!?])((?:{_MARKER.pattern})+)", r"\2\1", answer)
+    answer = re.sub(rf"([。！？!?])((?:{MARKER.pattern})+)", r"\2\1", answer)
     if quoted is not None:
         answer = strip_markers(answer)
     for sentence in _SENTENCE.findall(answer):
-        cited = [int(n) - 1 for group in _MARKER.findall(sentence) for n in re.split(r"[,，、]", group)]
+        cited = [int(n) - 1 for group in MARKER.findall(sentence) for n in re.split(r"[,，、]", group)]
         cited = cited or ([quoted] if quoted is not None else [])
         body = strip_markers(sentence)
         facts = [n for n in numbers(body) if n not in asked]

@@ -17,15 +17,13 @@ from ..config import Reading
 from ..embed import Embedder
 from ..judge import Candidate, Judge
 from ..stores import Store
-from ..text.entities import QUESTION_WORDS as _QUESTION_WORDS, absent_entities, english_names, is_pinyin, pinyin_of
+from ..text.entities import absent_entities, english_names, is_pinyin, pinyin_of
+from ..text.lexicon import NUMBER_ASKED, QUANTITY_ASKED, QUESTION_WORDS
 from ..text.injection import is_instruction
-from ..text.script import jieba, to_search_form
+from ..text.script import has_han, jieba, to_search_form
 from ..text.sentences import split_sentences
 from ..types import Passage
 
-_QUANTITY = re.compile(r"多少|几|how (many|much)|what (percentage|share|proportion)|比例|面积|数量", re.I)
-# Questions whose answer is a number or a year: an answer without one does not answer them.
-_NUMBER_ASKED = re.compile(r"多少|几|哪一?年|何年|多久|百分之|how (many|much|long|old)|(what|which) year|what percentage", re.I)
 
 
 @dataclass
@@ -41,14 +39,14 @@ class Evidence:
 
 def question_terms(question: str) -> list[str]:
     terms = [t for t in jieba().cut_for_search(to_search_form(question)) if t.strip() and any(c.isalnum() for c in t)]
-    return [t for t in dict.fromkeys(terms) if t not in _QUESTION_WORDS]
+    return [t for t in dict.fromkeys(terms) if t not in QUESTION_WORDS]
 
 
 def focus(question: str) -> tuple[list[str], list[str], bool]:
     """What a sentence is scored and cut by: the question's terms, its pinyin place names (an
     English question), and whether it asks for a quantity (幾 is searched as 几)."""
     names = [w.lower() for w in english_names(question) if is_pinyin(w)]
-    return question_terms(question), names, bool(_QUANTITY.search(to_search_form(question)))
+    return question_terms(question), names, bool(QUANTITY_ASKED.search(to_search_form(question)))
 
 
 def as_judged(passage: Passage, sentence: str, start: int, spans: Sequence[tuple[int, int]] | None = None) -> Candidate:
@@ -95,14 +93,28 @@ def rank(question: str, passages: list[Passage], index: Store, embedder: Embedde
     return candidates
 
 
-def choose(question: str, ranked: list[Evidence], config: Reading, wider: bool = False) -> list[Evidence]:
-    """The best sentences within the character budget, long ones cut to their relevant clauses,
-    in reading order of their passages; `wider`: the budget of a second attempt (more sentences,
-    long ones whole)."""
-    sentences, chars, clause_chars = ((config.retry_evidence_sentences, config.retry_evidence_chars, config.retry_evidence_chars)
-                                      if wider else (config.evidence_sentences, config.evidence_chars, config.evidence_clause_chars))
-    terms, names, wants_number = focus(question)
-    wanted = sentences + (1 if names or not re.search(r"[\u4e00-\u9fff]", question) else 0)
+@dataclass
+class Selection:
+    """The sentences the model is shown, and the wider selection a second attempt adds from."""
+
+    shown: list[Evidence]
+    wider: list[Evidence]
+
+
+def choose(question: str, ranked: list[Evidence], config: Reading) -> Selection:
+    """The best sentences within the character budget, long ones cut to their relevant clauses, in
+    reading order of their passages; and within the budget of a second attempt (more sentences, long
+    ones whole)."""
+    focused = focus(question)
+    return Selection(_within(question, ranked, focused, config.evidence_sentences, config.evidence_chars, config.evidence_clause_chars),
+                     _within(question, ranked, focused, config.retry_evidence_sentences, config.retry_evidence_chars,
+                             config.retry_evidence_chars))
+
+
+def _within(question: str, ranked: list[Evidence], focused: tuple[list[str], list[str], bool], sentences: int, chars: int,
+            clause_chars: int) -> list[Evidence]:
+    terms, names, wants_number = focused
+    wanted = sentences + (1 if names or not has_han(question) else 0)
     chosen, used = [], 0
     for evidence in ranked:
         if len(chosen) == wanted:
@@ -116,14 +128,14 @@ def choose(question: str, ranked: list[Evidence], config: Reading, wider: bool =
 
 
 def select(question: str, passages: list[Passage], index: Store, embedder: Embedder, config: Reading,
-           judge: Judge | None = None, wider: bool = False) -> list[Evidence]:
+           judge: Judge | None = None) -> Selection:
     """The best sentences for the prompt: `choose` over `rank`."""
-    return choose(question, rank(question, passages, index, embedder, config, judge), config, wider)
+    return choose(question, rank(question, passages, index, embedder, config, judge), config)
 
 
 def asks_for_number(question: str) -> bool:
     """多少, 几, 哪一年, how many…: the answer must hold a number (digits or Chinese numerals)."""
-    return bool(_NUMBER_ASKED.search(to_search_form(question)))
+    return bool(NUMBER_ASKED.search(to_search_form(question)))
 
 
 def term_share(terms: list[str], context: str) -> float:

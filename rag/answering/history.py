@@ -6,13 +6,12 @@ are joined for retrieval, and the model sees the earlier one as context.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from ..text.entities import chinese_entities, english_names
+from ..text.lexicon import REFERRING_EN, REFERRING_ZH
+from ..text.script import has_han
 
-_REFERRING_ZH = re.compile(r"^(那|那么|还有|另外|此外|其中|其|它|他们|她们|它们|该|这|这个|这些|那个|那些|上述|同时|而)|[呢吗]？?$")
-_REFERRING_EN = re.compile(r"\b(it|its|they|them|their|there|that|this|those|these|he|she|his|her)\b", re.I)
 
 
 def user_turns(history: Sequence | None) -> list[str]:
@@ -42,19 +41,16 @@ def standalone_question(question: str, history: Sequence | None) -> str:
         return question
     for earlier in reversed(previous):
         if names_something(earlier):
-            return f"{question}（上一个问题：{earlier}）" if _is_chinese(question) else f"{question} (previous question: {earlier})"
+            return f"{question}（上一个问题：{earlier}）" if has_han(question) else f"{question} (previous question: {earlier})"
     return question
 
 
 def depends_on_context(question: str) -> bool:
-    if not _is_chinese(question):
-        return bool(_REFERRING_EN.search(question)) and not english_names(question)
-    return bool(_REFERRING_ZH.search(question.strip())) or not chinese_entities(question)
+    if not has_han(question):
+        return bool(REFERRING_EN.search(question)) and not english_names(question)
+    return bool(REFERRING_ZH.search(question.strip())) or not chinese_entities(question)
 
 
 def names_something(question: str) -> bool:
-    return bool(chinese_entities(question) if _is_chinese(question) else english_names(question))
+    return bool(chinese_entities(question) if has_han(question) else english_names(question))
 
-
-def _is_chinese(text: str) -> bool:
-    return bool(re.search(r"[\u4e00-\u9fff]", text))

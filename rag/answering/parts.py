@@ -8,15 +8,13 @@ asks one thing.
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import NamedTuple
 
-from .prompt import REFUSALS
-from ..text.script import in_script, jieba
+from ..text.lexicon import CONJUNCTIONS, DISTRIBUTIVE
+from ..text.markers import renumber
+from ..text.script import has_han, in_script, jieba
 from ..types import Answer, Refusal, Trace
 
-_DISTRIBUTIVE = ("分别", "各自", "各")
-_CONJUNCTIONS = {"和", "与", "及", "以及", "、", "跟", "同", ",", "，"}
 _NOMINAL = ("n", "j", "eng", "m")  # jieba tags of nouns, names, abbreviations, latin words, numerals
 
 
@@ -28,20 +26,20 @@ class Part(NamedTuple):
 def split_question(question: str) -> list[Part]:
     """The parts of a question that asks the same thing of several subjects, else the question whole."""
     whole = [Part("", question)]
-    if not re.search(r"[\u4e00-\u9fff]", question) or not any(cue in question for cue in _DISTRIBUTIVE):
+    if not has_han(question) or not any(cue in question for cue in DISTRIBUTIVE):
         return whole
     import jieba.posseg as posseg
 
     jieba()
     words = [(w.word, w.flag) for w in posseg.cut(question)]
-    cue = next((i for i, (word, _) in enumerate(words) if word in _DISTRIBUTIVE), None)
+    cue = next((i for i, (word, _) in enumerate(words) if word in DISTRIBUTIVE), None)
     if cue is None:
         return whole
     items: list[list[str]] = [[]]
     start = cue
     for i in range(cue - 1, -1, -1):
         word, flag = words[i]
-        if word in _CONJUNCTIONS:
+        if word in CONJUNCTIONS:
             if not items[0]:
                 break
             items.insert(0, [])
@@ -53,14 +51,11 @@ def split_question(question: str) -> list[Part]:
     items = [item for item in items if item]
     if len(items) < 2:
         return whole
-    if words[start][0] in _CONJUNCTIONS:
+    if words[start][0] in CONJUNCTIONS:
         start += 1
     prefix = "".join(word for word, _ in words[:start])
     suffix = "".join(word for word, _ in words[cue + 1 :])
     return [Part("".join(item), f"{prefix}{''.join(item)}{suffix}") for item in items]
-
-
-_MARKER = re.compile(r"\[(\d+)\]")
 
 
 def combine(parts: list[Part], answers: list[Answer], lang: str, seconds: float) -> Answer:
@@ -78,12 +73,12 @@ def combine(parts: list[Part], answers: list[Answer], lang: str, seconds: float)
                 citations.append(passage)
                 at = len(citations) - 1
             numbers[n] = at + 1
-        lines.append(f"{part.subject}：" + _MARKER.sub(lambda m: f"[{numbers.get(int(m.group(1)), m.group(1))}]", answer.text))
+        lines.append(f"{part.subject}：" + renumber(answer.text, numbers))
         unverified += answer.unverified
     traces = [a.trace for a in answers]
     if all(a.refused for a in answers):
         trace = Trace(lang, ttft=traces[0].ttft or seconds, seconds=seconds, parts=traces,
                       refusal=Refusal("parts", "; ".join(t.refusal.detail for t in traces if t.refusal)))
-        return Answer(REFUSALS[lang], [], refused=True, trace=trace)
+        return Answer.refusing(trace)
     trace = dataclasses.replace(traces[0], seconds=seconds, parts=traces)
     return Answer(in_script("\n".join(lines), lang), citations, refused=False, unverified=unverified, trace=trace)

@@ -3,13 +3,14 @@
 The reader's contract (reader.py): the model quotes the fragment it relies on after 原文：, then
 answers after 答案：. Everything that depends on the prompt's wording is here, built from the same
 constants: the turns of a question and of its retries, the phrases of a reply that says "not
-found", the check that a reply repeats the instructions, and the refusal users see.
+found", and the check that a reply repeats the instructions.
 """
 from __future__ import annotations
 
 import re
 
 from .evidence import Evidence
+from ..text.markers import PARTIAL_MARKER
 from ..text.script import in_script, to_search_form
 from ..types import Passage
 
@@ -25,19 +26,14 @@ QUOTE_PROMPT = _READ + _WAY_OUT + _DATA_ONLY
 # without it, it answers, and that answer must pass the same checks before it is shown.
 _INSIST = "资料中有这个问题的答案。请把全部资料再读一遍，这次不要写“原文：无”：先写“原文：”抄出包含答案的分句，再写“答案：”。"
 _ANSWERING = "你抄的分句没有回答这个问题。回答这个问题的是下面的资料：\n"
+# What a model writes after 原文： when it takes the way out (无) or says so in other words.
+NOTHING_QUOTED = frozenset({"", "无", "無", "没有", "沒有", "none", "无。", "無。", "n/a"})
 NOT_FOUND_MARKERS = ("资料中没有提到", "没有提到", "没有提及", "未提及", "没有找到相关", "无法回答", "无法确定", "not mentioned", "does not mention", "no information")
 # How a not-found answer begins: seen in the first tokens, the answer is retried with wider evidence.
 NOT_FOUND_OPENINGS = ("资料中没有", "资料中未", "资料没有", "文章中没有", "文中没有", "没有提到", "没有提及", "未提及",
                       "无法回答", "无法确定", "抱歉", "sorry", "not mentioned", "the articles do not", "the article does not",
                       "there is no information", "no information")
 
-REFUSALS = {
-    "zh-Hans": "文章中没有找到相关信息。",
-    "zh-Hant": "文章中沒有找到相關資訊。",
-    "en": "Not found in the articles.",
-}
-# A citation marker, also one cut short mid-stream ("[1"), which must not hide a not-found opening.
-_ANY_MARKER = re.compile(r"[\[【［]\s*\d*\s*[\]】］]?")
 _TITLE_CHARS = 16  # titles only orient the model; every prompt token costs ~15 ms on two cores
 # An example makes the 1.5B model write a sentence, not a bare number.
 _ANSWER_IN = {"zh-Hans": "", "zh-Hant": "", "en": "\n（“答案：”一行用英文写一个完整的句子，主语用问题里的名称，例如：答案：The company has hired 120 drivers.[1]）"}
@@ -93,7 +89,7 @@ def says_not_found(text: str) -> bool:
 
 def opening(text: str) -> str:
     """"not_found", "undecided" (could still become a not-found opening) or "answer"."""
-    form = to_search_form(_ANY_MARKER.sub("", text)).strip()
+    form = to_search_form(PARTIAL_MARKER.sub("", text)).strip()
     if any(form.startswith(o) for o in NOT_FOUND_OPENINGS):
         return "not_found"
     return "undecided" if any(o.startswith(form) for o in NOT_FOUND_OPENINGS) else "answer"

@@ -44,23 +44,23 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
 
-from .cite import strip_markers
-from .evidence import Evidence, as_judged, asks_for_number, best_judged, choose
-from .prompt import build_messages, build_redirect_messages, build_retry_messages, opening, says_not_found
+from .evidence import Evidence, Selection, as_judged, asks_for_number, best_judged
+from .prompt import (NOTHING_QUOTED, build_messages, build_redirect_messages, build_retry_messages, leaks_system_prompt,
+                     opening, says_not_found)
 from ..config import Config
 from ..judge import Judge
 from ..text.entities import absent_entities
 from ..text.lexicon import GLUE
+from ..text.markers import strip_markers
 from ..text.numbers import contains_scaled, number_form, number_pattern, numbers, scaled_numbers, spelled_as
-from ..text.script import in_script, normalised, to_search_form
+from ..text.script import HAN, in_script, normalised, to_search_form
 from ..text.sentences import split_sentences
 from ..text.terms import han_bigrams
-from ..types import Passage, Question
+from ..types import Passage, Question, Refusal
 
 _QUOTE_LABEL = re.compile(r"^\s*[*#>\s]*(原文|原句|引文|quote|source)\s*[:：]\s*", re.I)
 _ANSWER_LABEL = re.compile(r"\n?\s*[*#\s]*(答案|回答|answer)\s*[:：]\s*", re.I)
 _COPIED = 0.8  # share of a quote's characters that must match the passage, in order
-_NOTHING = {"", "无", "無", "没有", "沒有", "none", "无。", "無。", "n/a"}
 # Once this many characters of a quote (normalised) are found word for word in the evidence, the
 # rest of the copy is written for the model (see Reader._quote_then_answer).
 _PLACED_AFTER = 12
@@ -125,6 +125,16 @@ class Reading:
     support: Support | None = None
     retried: bool = False
     rejected: list[str] = field(default_factory=list)  # why earlier attempts were not used
+    leaked: bool = False  # the answer repeated the model's instructions, so it is not given
+
+    @property
+    def refusal(self) -> Refusal | None:
+        """Why the reader gives no answer (None when it gives one)."""
+        if self.leaked:
+            return Refusal("leak", "the answer repeats the model's instructions")
+        if self.answer is None:
+            return Refusal("reader", "; ".join(self.rejected) or "model found no answer")
+        return None
 
 
 def locate(quote: str, passages: list[Passage]) -> Support | None:
@@ -242,7 +252,7 @@ def facts_problem(answer: str, asked: str, support: Support, lang: str, config: 
     if lang == "en":  # an English answer shares no characters with the Chinese sentence: its numbers are the check
         return ""
     form = to_search_form(body)
-    chars = {c for c in form if "\u3400" <= c <= "\u9fff"} - set(question) - GLUE
+    chars = set(HAN.findall(form)) - set(question) - GLUE
     words = {w for w in _LATIN.findall(form) if w not in question}  # a name in Latin letters (Fay Fuller, T.C.B.S)
     pairs = {p for p in han_bigrams(form) - han_bigrams(question) if not set(p) & GLUE}
     if chars or words:
@@ -311,8 +321,17 @@ class Reader:
         self.config = config
         self.verdicts = verdicts
 
-    def read(self, question: Question, evidence: list[Evidence], passages: list[Passage]) -> Iterator[str]:
-        query, lang = question.query, question.lang
+    def read(self, question: Question, selection: Selection, passages: list[Passage]) -> Iterator[str]:
+        """Yields the answer as it streams (a retried one is given whole by the Reading); returns the Reading."""
+        reading = yield from self._turns(question, selection, passages)
+        if reading.answer is not None and leaks_system_prompt(reading.answer):
+            return dataclasses.replace(reading, answer=None, leaked=True)
+        return reading
+
+    def _turns(self, question: Question, selection: Selection, passages: list[Passage]) -> Iterator[str]:
+        """The first turn, and the second when the first gives no answer the checks accept and the judge
+        holds that some sentence answers."""
+        query, lang, evidence = question.query, question.lang, selection.shown
         reading = Reading(None)
         messages = build_messages(query, evidence, passages, lang)
         attempt = yield from self._attempt(question, messages, evidence, passages, stream=True)
@@ -330,7 +349,7 @@ class Reader:
             messages = build_redirect_messages(query, evidence, answering, passages, lang)
             wider = answering
         else:
-            wider = choose(query, self.verdicts.ranked, self.config, wider=True)
+            wider = selection.wider
             messages = build_retry_messages(query, evidence, wider, passages, lang)
         shown = evidence + [e for e in wider if (e.passage, e.start) not in first]
         attempt = yield from self._attempt(question, messages, shown, passages, stream=False)
@@ -354,11 +373,11 @@ class Reader:
                 if quote is None:
                     label = _ANSWER_LABEL.search(text)
                     if not label:
-                        if _QUOTE_LABEL.sub("", text).strip() in _NOTHING and "\n" in text:
+                        if _QUOTE_LABEL.sub("", text).strip() in NOTHING_QUOTED and "\n" in text:
                             return "the model quoted nothing"
                         continue
                     quote = _QUOTE_LABEL.sub("", text[: label.start()]).strip()
-                    if quote.strip("。. ") in _NOTHING:
+                    if quote.strip("。. ") in NOTHING_QUOTED:
                         return "the model quoted nothing"
                     support = locate(quote, passages)
                     if support is not None:
@@ -394,7 +413,7 @@ class Reader:
             pieces.close()  # releases the model before a retry
         if quote is None:
             rest = _QUOTE_LABEL.sub("", text).strip().strip("。. ")
-            if rest in _NOTHING or says_not_found(rest):
+            if rest in NOTHING_QUOTED or says_not_found(rest):
                 return "the model quoted nothing"
             return f"the model did not follow the quote-then-answer form: {text.strip()[:60]}"
         answer = in_script(text.strip(), lang)

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
-from ..text.script import in_script, to_search_form
+from ..text.script import HAN_CHARS, in_script, to_search_form
 from ..types import Scope
 
 TRASH = ".trash"
 _DATE = re.compile(r"((?:19|20)\d\d)\s*[年.\-/]\s*(\d{1,2})\s*[月.\-/]\s*(\d{1,2})\s*日?")
 # 本报记者 李润钊 / 本报讯(记者张琳 通讯员林龙婷) / (通讯员张璐 记者李玉波): the reporter, not a photographer
-_REPORTER = re.compile(r"记者[\s\u3000]*([\u4e00-\u9fff]{2,3})(?=[\s\u3000、，,）)]|通讯员|本报)")
+_REPORTER = re.compile(rf"记者[\s\u3000]*([{HAN_CHARS}]{{2,3}})(?=[\s\u3000、，,）)]|通讯员|本报)")
 
 
 @dataclass(frozen=True)

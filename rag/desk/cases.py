@@ -13,10 +13,10 @@ import json
 import re
 from pathlib import Path
 
-from ..answering.cite import strip_markers
 from .journal import Turn
 from ..evaluate import normalise
 from ..text.entities import chinese_entities
+from ..text.markers import strip_markers
 from ..text.numbers import number_pattern
 from ..text.script import language_of
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..config import Config
 from ..hardware import physical_cores
-from ..text.script import to_search_form
+from ..text.script import has_han, to_search_form
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class Judge:
     def reads(question: str) -> bool:
         """It was trained on Chinese questions only: an English one scores ~0.02 against its own
         answer sentence, so it is not asked about one."""
-        return any("\u3400" <= c <= "\u9fff" for c in question)
+        return has_han(question)
 
     def warm(self) -> None:
         """Load the network now, not at the first question."""

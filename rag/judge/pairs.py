@@ -20,12 +20,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..text.lexicon import NAMED_TAGS
 from ..text.script import jieba, to_search_form
 from ..text.sentences import split_sentences
 
 _YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?=年)")
 _NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?![\d.])")
-_NAME_TAGS = ("ns", "nr", "nt")
 
 
 @dataclass
@@ -145,7 +145,7 @@ def constraints(text: str) -> list[tuple[str, str]]:
     years = {v for v, _ in found}
     found += [(m.group(), "number") for m in _NUMBER.finditer(form) if m.group() not in years]
     jieba()
-    found += [(w.word, w.flag[:2]) for w in posseg.cut(form) if w.flag.startswith(_NAME_TAGS) and len(w.word) >= 2]
+    found += [(w.word, w.flag[:2]) for w in posseg.cut(form) if w.flag.startswith(NAMED_TAGS) and len(w.word) >= 2]
     return list(dict.fromkeys(found))
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import importlib
-import re
 from pathlib import Path
 
 from ..config import Config
@@ -26,7 +25,6 @@ _MODULES = {
     ".docx": "docx",
 }
 SUPPORTED: tuple[str, ...] = tuple(_MODULES)
-HAN = re.compile(r"[\u3400-\u9fff]")  # Chinese characters, for the loaders that tell Chinese text from other
 # Formats whose text can expand far beyond their size on disk: their loaders stop at a limit.
 _EXPANDING = {"docx", "pdf"}
 

@@ -9,7 +9,7 @@ import codecs
 import logging
 from pathlib import Path
 
-from ..text.script import in_script, jieba
+from ..text.script import HAN, in_script, jieba
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def _best_legacy_decoding(data: bytes) -> tuple[str, str, str]:
 
 def _common_ratio(text: str) -> float:
     """Share of CJK characters (in simplified form) that jieba's dictionary knows as common single-character words."""
-    han = [c for c in in_script(text, "zh-Hans") if "\u4e00" <= c <= "\u9fff"]
+    han = HAN.findall(in_script(text, "zh-Hans"))
     if not han:
         return 1.0 if text.isprintable() or "\n" in text else 0.0
     freq = jieba().dt.FREQ

@@ -6,7 +6,7 @@ import logging
 import re
 from pathlib import Path
 
-from . import HAN
+from ..text.script import HAN
 from .decode import decode
 from ..types import Document
 

@@ -16,7 +16,8 @@ import statistics
 from pathlib import Path
 from typing import NamedTuple
 
-from . import HAN, too_large
+from . import too_large
+from ..text.script import HAN
 from .decode import UnreadableFileError
 from ..types import Document
 

@@ -10,17 +10,9 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from .script import jieba, to_search_form
+from .lexicon import ASKING, COUNTERS, GLUED, NAMED_TAGS, QUESTION_WORDS
+from .script import has_han, jieba, to_search_form
 
-# Words that say nothing about *which* fact is asked for.
-QUESTION_WORDS = frozenset(
-    "多少 几 哪 哪些 哪个 哪里 哪一 哪一种 哪一个 哪一年 哪位 哪种 哪儿 什么 什么样 什么时候 时候 东西 怎么 怎样 如何 为什么 为何 何时 何地 谁 是谁 "
-    "多久 多高 多大 多长 多远 第几 是否 吗 呢 了 的 是 在 有 和 与 及 为 对 将 把 被 从 于 个 家 名 项 年 一位 一种 一个".split()
-)
-_ASKING = frozenset("哪 哪个 哪一 哪些 什么 何 哪一个 哪家 哪座".split())
-_GLUED = frozenset("和与及跟同于在从向对")  # conjunctions and prepositions jieba glues to a name
-_COUNTERS = frozenset("一 一个 个 家 座 位 所 种 一种 一家 一座".split())
-_NAMED_TAGS = ("ns", "nt", "nr")  # not nz: jieba tags phrases such as 和平统一 with it
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b")
 
 
@@ -32,7 +24,7 @@ def chinese_entities(text: str) -> list[str]:
     jieba()
     words = list(posseg.cut(to_search_form(text)))
     names = [_without_glue(w.word) for i, w in enumerate(words)
-             if w.flag.startswith(_NAMED_TAGS) and len(w.word) >= 2 and w.word not in QUESTION_WORDS and not _asked_for(words, i)]
+             if w.flag.startswith(NAMED_TAGS) and len(w.word) >= 2 and w.word not in QUESTION_WORDS and not _asked_for(words, i)]
     return list(dict.fromkeys(names))
 
 
@@ -40,15 +32,15 @@ def _without_glue(name: str) -> str:
     """jieba tags some names together with the conjunction or preposition before them
     (新竹县**和宜兰**厅, 445年**于北魏**): the name is what follows it. The shorter form is inside
     the longer, so it can only be found more often."""
-    return name[1:] if name[0] in _GLUED and len(name) >= 3 else name
+    return name[1:] if name[0] in GLUED and len(name) >= 3 else name
 
 
 def _asked_for(words: list, i: int) -> bool:
     """The word follows a question word, directly or through a counter: 哪个城市, 哪一个都市."""
     before = [w.word for w in words[max(0, i - 2) : i]]
-    if before and before[-1] in _ASKING:
+    if before and before[-1] in ASKING:
         return True
-    return len(before) == 2 and before[0] in _ASKING and before[1] in _COUNTERS
+    return len(before) == 2 and before[0] in ASKING and before[1] in COUNTERS
 
 
 def english_names(text: str) -> list[str]:
@@ -86,7 +78,7 @@ def pinyin_of(text: str) -> str:
 
 def absent_entities(question: str, corpus_text: str) -> list[str]:
     """Names in the question that the given text never mentions."""
-    if re.search(r"[\u4e00-\u9fff]", question):
+    if has_han(question):
         form = to_search_form(corpus_text)
         return [e for e in chinese_entities(question) if not mentions(form, e)]
     spelled = pinyin_of(corpus_text)
@@ -103,7 +95,7 @@ def mentions(form: str, name: str) -> bool:
 def unsupported_names(answer: str, question: str, corpus_text: str) -> list[str]:
     """Names the answer introduces (not from the question) that the passages never mention: a Chinese
     name by its characters; a Latin-letter one as written, or, if it is pinyin, as the passages read."""
-    if re.search(r"[\u4e00-\u9fff]", answer):
+    if has_han(answer):
         form = to_search_form(corpus_text)
         asked = to_search_form(question)
         return [e for e in chinese_entities(answer) if e not in form and e not in asked]

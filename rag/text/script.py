@@ -3,8 +3,17 @@ queries and passages are matched in, the language a question is written in, and 
 from __future__ import annotations
 
 import logging
+import re
 import unicodedata
 from functools import lru_cache
+
+HAN_CHARS = "\u3400-\u9fff"  # Chinese characters (CJK unified ideographs and extension A), for character classes
+HAN = re.compile(f"[{HAN_CHARS}]")
+
+
+def has_han(text: str) -> bool:
+    """Whether the text holds a Chinese character (a Chinese question, not an English one)."""
+    return HAN.search(text) is not None
 
 
 @lru_cache(maxsize=1)
@@ -53,7 +62,7 @@ def normalised(text: str) -> tuple[str, list[int]]:
 
 
 def language_of(question: str) -> str:
-    han = [c for c in question if "\u4e00" <= c <= "\u9fff"]
+    han = HAN.findall(question)
     if not han:
         return "en"
     simplified = in_script("".join(han), "zh-Hans")

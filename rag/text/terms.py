@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import sys
 
-from .script import jieba
+from .script import HAN_CHARS, jieba
 
 
 def tokenize(text: str) -> list[str]:
@@ -15,5 +15,5 @@ def tokenize(text: str) -> list[str]:
 
 
 def han_bigrams(text: str) -> set[str]:
-    han = re.sub(r"[^\u3400-\u9fff]+", " ", text)
+    han = re.sub(f"[^{HAN_CHARS}]+", " ", text)
     return {a + b for word in han.split() for a, b in zip(word, word[1:])}
