@@ -1,16 +1,11 @@
-"""Answers with the real bundled default model (1.5B); the 0.5B model serves the server test."""
+"""Answers with the real bundled default model (1.5B), in process and behind llama.cpp's OpenAI-compatible server."""
 from __future__ import annotations
 
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
-from conftest import sharing
+from conftest import free_port, sharing, start_process
 from rag import Assistant
 from rag.answering.backends import ModelUnavailableError
 from rag.answering.prompt import QUOTE_PROMPT
@@ -124,26 +119,13 @@ def test_missing_or_corrupt_model_names_the_fix(assistant, tmp_path):
         sharing(assistant, llm_model=str(bad)).ask("宜昌市建立了多少家疗休养基地？")
 
 
-def test_openai_compatible_server_backend(assistant):
+def test_openai_compatible_server_backend(assistant, tmp_path):
     """A real llama.cpp server on loopback, serving the default model (the reader's quote-then-answer contract needs it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     model = assistant.config.models_dir / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    server = start_process(["-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
+                           f"http://127.0.0.1:{port}/v1/models", tmp_path / "llama-server.log")
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"llama_cpp.server did not answer on port {port} within 60 s")
         bot = sharing(assistant, llm_backend="openai", llm_url=f"http://127.0.0.1:{port}/v1")
         answer = bot.ask("湖湘劳模工匠馆的展示面积有多大？")
         assert "1000" in answer.text and answer.citations

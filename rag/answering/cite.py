@@ -20,6 +20,8 @@ from ..text.script import normalised, to_search_form
 from ..text.terms import han_bigrams
 from ..types import Passage
 
+# An answer's sentences end only at 。！？ (not at ； as an article's do, text.sentences): a marker goes
+# before the full stop of the sentence it supports, and clauses joined by ； share it.
 _SENTENCE = re.compile(r"[^。！？!?\n]+(?:[。！？!?]+|$)")
 _UNVERIFIED_NOTE = {
     "zh-Hans": "（注意：{}未见于引用的文章）",
