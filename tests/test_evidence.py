@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answering.evidence import compact, question_terms, select
+from rag.answering.evidence import compact, select
+from rag.text.terms import question_terms
 
 # The answer (1998年) is in the sentence after the one that repeats most of the question's words.
 ARTICLE = """青山县职工书屋

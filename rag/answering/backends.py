@@ -17,11 +17,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .evidence import Evidence, question_terms
+from .evidence import Evidence
 from .prompt import QUOTE_PROMPT
 from ..config import LLM_MODELS, Config
 from ..hardware import physical_cores
 from ..text.script import to_search_form
+from ..text.terms import question_terms
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,11 @@ from ..embed import Embedder
 from ..judge import Candidate, Judge
 from ..stores import Store
 from ..text.entities import absent_entities, english_names, is_pinyin, pinyin_of
-from ..text.lexicon import NUMBER_ASKED, QUANTITY_ASKED, QUESTION_WORDS
+from ..text.lexicon import QUANTITY_ASKED
 from ..text.injection import is_instruction
-from ..text.script import has_han, jieba, to_search_form
+from ..text.script import has_han, to_search_form
 from ..text.sentences import split_sentences
+from ..text.terms import question_terms
 from ..types import Passage
 
 
@@ -35,11 +36,6 @@ class Evidence:
     score: float  # dense + lexical: what picks the sentences the judge reads
     judged: float | None = None  # the judge's probability that the sentence answers the question
     candidate: Candidate | None = None  # the sentence as the judge reads it
-
-
-def question_terms(question: str) -> list[str]:
-    terms = [t for t in jieba().cut_for_search(to_search_form(question)) if t.strip() and any(c.isalnum() for c in t)]
-    return [t for t in dict.fromkeys(terms) if t not in QUESTION_WORDS]
 
 
 def focus(question: str) -> tuple[list[str], list[str], bool]:
@@ -131,11 +127,6 @@ def select(question: str, passages: list[Passage], index: Store, embedder: Embed
            judge: Judge | None = None) -> Selection:
     """The best sentences for the prompt: `choose` over `rank`."""
     return choose(question, rank(question, passages, index, embedder, config, judge), config)
-
-
-def asks_for_number(question: str) -> bool:
-    """多少, 几, 哪一年, how many…: the answer must hold a number (digits or Chinese numerals)."""
-    return bool(NUMBER_ASKED.search(to_search_form(question)))
 
 
 def term_share(terms: list[str], context: str) -> float:

@@ -44,13 +44,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
 
-from .evidence import Evidence, Selection, as_judged, asks_for_number, best_judged
+from .evidence import Evidence, Selection, as_judged, best_judged
 from .prompt import (NOTHING_QUOTED, build_messages, build_redirect_messages, build_retry_messages, leaks_system_prompt,
                      opening, says_not_found)
 from ..config import Config
 from ..judge import Judge
 from ..text.entities import absent_entities
-from ..text.lexicon import GLUE
+from ..text.lexicon import GLUE, NUMBER_ASKED
 from ..text.markers import strip_markers
 from ..text.numbers import contains_scaled, number_form, number_pattern, numbers, scaled_numbers, spelled_as
 from ..text.script import HAN, in_script, normalised, to_search_form
@@ -284,6 +284,11 @@ def as_written(answer: str, support: Support, lang: str) -> str:
         if spelled:
             answer = re.sub(rf"(?<!\[){number_pattern(number)}(?!\])", in_script(spelled, lang), answer)
     return answer
+
+
+def asks_for_number(question: str) -> bool:
+    """多少, 几, 哪一年, how many…: the answer must hold a number (digits or Chinese numerals)."""
+    return bool(NUMBER_ASKED.search(to_search_form(question)))
 
 
 def gives_number(answer: str, asked: str) -> bool:
