@@ -100,22 +100,23 @@ class Selection:
 def choose(question: str, ranked: list[Evidence], config: Reading) -> Selection:
     """The best sentences within the character budget, long ones cut to their relevant clauses, in
     reading order of their passages; and within the budget of a second attempt (more sentences, long
-    ones whole)."""
-    focused = focus(question)
-    return Selection(_within(question, ranked, focused, config.evidence_sentences, config.evidence_chars, config.evidence_clause_chars),
-                     _within(question, ranked, focused, config.retry_evidence_sentences, config.retry_evidence_chars,
-                             config.retry_evidence_chars))
+    ones whole). An English question gets one sentence more."""
+    terms, names, wants_number = focus(question)
+    extra = 1 if names or not has_han(question) else 0
+    words = terms + names
+    return Selection(
+        _within(ranked, words, wants_number, config.evidence_sentences + extra, config.evidence_chars, config.evidence_clause_chars),
+        _within(ranked, words, wants_number, config.retry_evidence_sentences + extra, config.retry_evidence_chars,
+                config.retry_evidence_chars))
 
 
-def _within(question: str, ranked: list[Evidence], focused: tuple[list[str], list[str], bool], sentences: int, chars: int,
-            clause_chars: int) -> list[Evidence]:
-    terms, names, wants_number = focused
-    wanted = sentences + (1 if names or not has_han(question) else 0)
+def _within(ranked: list[Evidence], words: list[str], wants_number: bool, wanted: int, chars: int, clause_chars: int) -> list[Evidence]:
+    """The first `wanted` of the ranked sentences that fit in `chars`, each cut to `clause_chars`."""
     chosen, used = [], 0
     for evidence in ranked:
         if len(chosen) == wanted:
             break
-        text = compact(evidence.text, terms + names, wants_number, clause_chars)
+        text = compact(evidence.text, words, wants_number, clause_chars)
         if chosen and used + len(text) > chars:
             continue  # too long for what is left of the budget; a shorter one may fit
         chosen.append(dataclasses.replace(evidence, text=text))
