@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from answers import SHARED, WORK, prepare  # noqa: E402
 
 from rag.evaluate import normalise  # noqa: E402
-from rag.answering.evidence import best_judged, choose, rank  # noqa: E402
+from rag.answering.evidence import best_judged, choose, judged, rank  # noqa: E402
 from rag.judge import load_judge, pair_text  # noqa: E402
 from rag.judge.pairs import ConstraintPool, changed_question, read_set  # noqa: E402
 from rag.judge.train import auc  # noqa: E402
@@ -71,7 +71,9 @@ def run(name: str, n: int, work: Path, seed: int, held_out: bool) -> dict:
 
 
 def speed(name: str, n: int, work: Path, seed: int) -> dict:
-    """Milliseconds the judge adds to a question: scoring its candidates, after one warm-up."""
+    """Milliseconds the judge adds to a question, after one warm-up: reading the candidates as the
+    evidence does (`evidence.judged`, in passes, stopping once sure), and, in the same run, all of
+    them in one call as before."""
     import time
 
     bot, items = prepare(name, work, {})
@@ -79,19 +81,25 @@ def speed(name: str, n: int, work: Path, seed: int) -> dict:
     config, retriever, embedder = bot.config, bot.retriever, bot.embedder
     judge = load_judge(config.embed_model_path, config.judge_max_tokens, config.judge_context_chars, config.judge_dir)
     judge.warm()
-    times, tokens = [], []
+    sure = max(config.judge_insist, config.judge_threshold)
+    times, every, tokens, counts = [], [], [], []
     for item in random.Random(seed).sample(items, min(n, len(items))):
         ranked = rank(item["question"], retriever.search(item["question"], config.k), retriever.index, embedder, config)
-        candidates = [e.candidate for e in ranked[: config.judge_candidates]]
+        candidates = ranked[: config.judge_candidates]
         started = time.perf_counter()
-        judge.score(item["question"], candidates)
+        judge.score(item["question"], [e.candidate for e in candidates])
+        every.append(1000 * (time.perf_counter() - started))
+        started = time.perf_counter()
+        read = judged(item["question"], candidates, judge, sure)
         times.append(1000 * (time.perf_counter() - started))
+        counts.append(len(read))
         tokens.append(sum(len(e.ids) for e in judge._tokenizer.encode_batch(
-            [pair_text(item["question"], c, judge.before_chars) for c in candidates])))
-    times.sort()
+            [pair_text(item["question"], e.candidate, judge.before_chars) for e in read])))
+    median = lambda xs: round(float(np.median(xs)), 1)  # noqa: E731
+    p95 = lambda xs: round(sorted(xs)[int(0.95 * (len(xs) - 1))], 1)  # noqa: E731
     return {"set": name, "questions": len(times), "candidates": config.judge_candidates,
-            "tokens_median": int(np.median(tokens)), "ms_median": round(times[len(times) // 2], 1),
-            "ms_p95": round(times[int(0.95 * (len(times) - 1))], 1)}
+            "read_mean": round(float(np.mean(counts)), 2), "tokens_median": int(np.median(tokens)),
+            "ms_median": median(times), "ms_p95": p95(times), "all_ms_median": median(every), "all_ms_p95": p95(every)}
 
 
 def summarise(name: str, rows: list[dict], threshold: float) -> dict:

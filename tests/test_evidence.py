@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answering.evidence import compact, select
+from rag.answering.evidence import Evidence, compact, judged, select
+from rag.judge import Candidate, load_judge
 from rag.text.terms import question_terms
 
 # The answer (1998年) is in the sentence after the one that repeats most of the question's words.
@@ -58,3 +59,20 @@ def test_a_long_sentence_is_cut_to_the_clauses_naming_the_question():
 def test_a_short_sentence_is_kept_whole():
     sentence = "它建成于1998年，当时只有两间房和三百本书。"
     assert compact(sentence, question_terms(QUESTION), False, 100) == sentence
+
+
+def _in_order(first: str) -> list[Evidence]:
+    """The article's sentences as the judge's candidates, `first` put first, each read with the one before."""
+    lines = [line for line in ARTICLE.splitlines()[2:] if line and "指令" not in line]
+    candidates = [Evidence(0, s, 0, len(s), 0.0, candidate=Candidate(s, "青山县职工书屋", before))
+                  for before, s in zip([""] + lines, lines)]
+    return sorted(candidates, key=lambda e: first not in e.text)
+
+
+def test_the_judge_stops_reading_once_a_sentence_likely_answers(library):
+    judge = load_judge(library.config.embed_model_path)
+    sure = library.config.judge_insist
+    read = judged(QUESTION, _in_order("1998年"), judge, sure)
+    assert len(read) == 4 and read[0].judged >= sure  # the first pass holds the answer: the rest are not read
+    unanswered = judged("青山县职工书屋的馆长叫什么名字？", _in_order("1998年"), judge, sure)
+    assert len(unanswered) == 7 and all(e.judged < sure for e in unanswered)  # none likely: every candidate read

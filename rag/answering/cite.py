@@ -110,7 +110,6 @@ def _closest(sentence: str, passages: list[Passage]) -> list[int]:
     return [best] if best is not None and overlaps[best] >= 0.5 else []
 
 
-# Characters that carry no fact of their own (or, like 没/不, answer a yes-no question): an answer may add them freely.
 def file_span(raw: str, passage: Passage, start: int, end: int) -> tuple[int, int]:
     """File offsets of `passage.text[start:end]`: cleaning only deleted characters (page breaks,
     glued pinyin), so the span is found in the passage's stretch of the file, exactly or with those gaps."""
