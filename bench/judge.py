@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from answers import SHARED, WORK, prepare  # noqa: E402
 
 from rag.evaluate import normalise  # noqa: E402
-from rag.answering.evidence import best_judged, choose, judged, rank  # noqa: E402
+from rag.answering.evidence import best_judged, choose, judge_in_passes, rank  # noqa: E402
 from rag.judge import load_judge, pair_text  # noqa: E402
 from rag.judge.pairs import ConstraintPool, changed_question, read_set  # noqa: E402
 from rag.judge.train import auc  # noqa: E402
@@ -72,7 +72,7 @@ def run(name: str, n: int, work: Path, seed: int, held_out: bool) -> dict:
 
 def speed(name: str, n: int, work: Path, seed: int) -> dict:
     """Milliseconds the judge adds to a question, after one warm-up: reading the candidates as the
-    evidence does (`evidence.judged`, in passes, stopping once sure), and, in the same run, all of
+    evidence does (`evidence.judge_in_passes`, stopping once sure), and, in the same run, all of
     them in one call as before."""
     import time
 
@@ -90,7 +90,7 @@ def speed(name: str, n: int, work: Path, seed: int) -> dict:
         judge.score(item["question"], [e.candidate for e in candidates])
         every.append(1000 * (time.perf_counter() - started))
         started = time.perf_counter()
-        read = judged(item["question"], candidates, judge, sure)
+        read = judge_in_passes(item["question"], candidates, judge, sure)
         times.append(1000 * (time.perf_counter() - started))
         counts.append(len(read))
         tokens.append(sum(len(e.ids) for e in judge._tokenizer.encode_batch(

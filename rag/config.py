@@ -163,7 +163,7 @@ class Reading:
     # The second turn tells the model the answer is in what it was shown and takes away "not found": it
     # runs only when the judge gives some sentence at least this probability (0.5: more likely than not).
     # Below it, on a near miss, that turn manufactures an answer from a same-event sentence. The judge
-    # also stops reading candidates once one reaches it (evidence.judged).
+    # also stops reading candidates once one reaches it (evidence.judge_in_passes).
     judge_insist: float = 0.5
     refuse_below: float = 0.72  # a question the judge does not read (English): best evidence score under which we refuse
     judge_threshold: float = 0.2  # DRCD_test held-out (bench/judge.py --held-out), shipped judge, 8 candidates: see docs/benchmarks.md

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answering.evidence import Evidence, compact, judged, select
+from rag.answering.evidence import Evidence, compact, judge_in_passes, select
 from rag.judge import Candidate, load_judge
 from rag.text.terms import question_terms
 
@@ -72,7 +72,7 @@ def _in_order(first: str) -> list[Evidence]:
 def test_the_judge_stops_reading_once_a_sentence_likely_answers(library):
     judge = load_judge(library.config.embed_model_path)
     sure = library.config.judge_insist
-    read = judged(QUESTION, _in_order("1998年"), judge, sure)
+    read = judge_in_passes(QUESTION, _in_order("1998年"), judge, sure)
     assert len(read) == 4 and read[0].judged >= sure  # the first pass holds the answer: the rest are not read
-    unanswered = judged("青山县职工书屋的馆长叫什么名字？", _in_order("1998年"), judge, sure)
+    unanswered = judge_in_passes("青山县职工书屋的馆长叫什么名字？", _in_order("1998年"), judge, sure)
     assert len(unanswered) == 7 and all(e.judged < sure for e in unanswered)  # none likely: every candidate read

@@ -59,7 +59,7 @@ def rank(question: str, passages: list[Passage], index: Store, embedder: Embedde
     """Every sentence of the passages, best first, whole.
 
     Sentence vectors were computed at index time, so scoring costs one query embedding; the
-    judge then reads up to `judge_candidates` of the best with the question (`judged`) and orders
+    judge then reads up to `judge_candidates` of the best with the question (`judge_in_passes`) and orders
     those first, by its probability that they answer it."""
     query = embedder.encode_queries([to_search_form(question)])[0]
     terms, names, wants_number = focus(question)
@@ -83,12 +83,12 @@ def rank(question: str, passages: list[Passage], index: Store, embedder: Embedde
             candidates.append(Evidence(number, sentence, a, b, score, candidate=as_judged(p, sentence, a, chunk.sentences)))
     candidates.sort(key=lambda e: -e.score)
     if judge is not None and candidates and judge.reads(question):
-        read = judged(question, candidates[: config.judge_candidates], judge, max(config.judge_insist, config.judge_threshold))
+        read = judge_in_passes(question, candidates[: config.judge_candidates], judge, max(config.judge_insist, config.judge_threshold))
         candidates = sorted(read, key=lambda e: -e.judged) + candidates[len(read):]
     return candidates
 
 
-def judged(question: str, candidates: list[Evidence], judge: Judge, sure: float) -> list[Evidence]:
+def judge_in_passes(question: str, candidates: list[Evidence], judge: Judge, sure: float) -> list[Evidence]:
     """The candidates the judge reads, with its probabilities: in passes of `_PASS`, best pre-selected
     first, until one holds a sentence at least `sure` (more likely than not) to answer. The gate is
     the same as reading all of them (it only asks whether any reaches the lower `judge_threshold`),
