@@ -81,7 +81,6 @@ def speed(name: str, n: int, work: Path, seed: int) -> dict:
     config, retriever, embedder = bot.config, bot.retriever, bot.embedder
     judge = load_judge(config.embed_model_path, config.judge_max_tokens, config.judge_context_chars, config.judge_dir)
     judge.warm()
-    sure = max(config.judge_insist, config.judge_threshold)
     times, every, tokens, counts = [], [], [], []
     for item in random.Random(seed).sample(items, min(n, len(items))):
         ranked = rank(item["question"], retriever.search(item["question"], config.k), retriever.index, embedder, config)
@@ -90,7 +89,7 @@ def speed(name: str, n: int, work: Path, seed: int) -> dict:
         judge.score(item["question"], [e.candidate for e in candidates])
         every.append(1000 * (time.perf_counter() - started))
         started = time.perf_counter()
-        read = judge_in_passes(item["question"], candidates, judge, sure)
+        read = judge_in_passes(item["question"], candidates, judge, config)
         times.append(1000 * (time.perf_counter() - started))
         counts.append(len(read))
         tokens.append(sum(len(e.ids) for e in judge._tokenizer.encode_batch(

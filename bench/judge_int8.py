@@ -3,7 +3,7 @@ held-out tuning pairs it was calibrated on (every tenth paragraph of DRCD_test a
 
     .venv/bin/python bench/judge_int8.py            # 2,953 pairs; about 8 min on two cores
 
-Variants (ONNX Runtime dynamic quantisation, weights per channel in 7 bits, as `rag.graph.quantise`):
+Variants (`rag.graph.quantise`: ONNX Runtime dynamic quantisation, weights per channel in 7 bits):
 every weight matrix, only the feed-forward layers, only the six lower layers (the installed e5's,
 not trained). Per variant: milliseconds per 8 pairs, pairwise AUC (answer sentences against the
 near misses), the share of answer sentences the shipped calibration accepts at `judge_threshold`,
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag.config import load_config  # noqa: E402
-from rag.graph import Graph, judge_graph, load_graph  # noqa: E402
+from rag.graph import Graph, judge_graph, load_graph, quantise  # noqa: E402
 from rag.judge import CARD, WEIGHTS, padded, pair_text, tokenizer  # noqa: E402
 from rag.judge.train import SETS, auc, examples  # noqa: E402
 
@@ -35,7 +35,6 @@ def layer(node: str) -> int:
 
 def variants(source: Path, folder: Path) -> dict[str, Path]:
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     weighted = [n.name for n in onnx.load(str(source)).graph.node  # the attention products have no weights
                 if n.op_type == "MatMul" and not n.name.endswith(("self/MatMul", "self/MatMul_1"))]
@@ -44,9 +43,7 @@ def variants(source: Path, folder: Path) -> dict[str, Path]:
               "int8_lower_six": [n for n in weighted if layer(n) < 6]}
     out = {"fp32": source}
     for name, nodes in chosen.items():
-        out[name] = folder / f"{name}.onnx"
-        quantize_dynamic(str(source), str(out[name]), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
-                         op_types_to_quantize=["MatMul"], nodes_to_quantize=nodes)
+        out[name] = quantise(source, folder / f"{name}.onnx", nodes)
     return out
 
 

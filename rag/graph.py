@@ -92,14 +92,15 @@ def export(base: Path, out: Path, judge_weights: Path | None = None) -> Path:
     return out
 
 
-def quantise(source: Path, out: Path) -> Path:
+def quantise(source: Path, out: Path, nodes: list[str] | None = None) -> Path:
     """The graph with int8 weights, activations quantised per batch as it runs: weights per output
-    channel and in 7 bits, which AVX2 without VNNI needs to multiply without overflow."""
+    channel and in 7 bits, which AVX2 without VNNI needs to multiply without overflow. `nodes`: only
+    these matrix products (all by default; bench/judge_int8.py compares the judge's layers)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     partial = out.with_name(f"{out.name}.{os.getpid()}.tmp")
     quantize_dynamic(str(source), str(partial), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
-                     op_types_to_quantize=["MatMul"])
+                     op_types_to_quantize=["MatMul"], nodes_to_quantize=nodes)
     os.replace(partial, out)
     log.info("quantised %s (%.0f MB)", out, out.stat().st_size / 1e6)
     return out

@@ -71,8 +71,9 @@ def _in_order(first: str) -> list[Evidence]:
 
 def test_the_judge_stops_reading_once_a_sentence_likely_answers(library):
     judge = load_judge(library.config.embed_model_path)
-    sure = library.config.judge_insist
-    read = judge_in_passes(QUESTION, _in_order("1998年"), judge, sure)
+    config = library.config
+    sure = config.judge_insist
+    read = judge_in_passes(QUESTION, _in_order("1998年"), judge, config)
     assert len(read) == 4 and read[0].judged >= sure  # the first pass holds the answer: the rest are not read
-    unanswered = judge_in_passes("青山县职工书屋的馆长叫什么名字？", _in_order("1998年"), judge, sure)
+    unanswered = judge_in_passes("青山县职工书屋的馆长叫什么名字？", _in_order("1998年"), judge, config)
     assert len(unanswered) == 7 and all(e.judged < sure for e in unanswered)  # none likely: every candidate read

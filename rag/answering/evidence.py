@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..config import Reading
 from ..embed import Embedder
-from ..judge import Candidate, Judge
+from ..judge import PAIRS_PER_RUN, Candidate, Judge
 from ..stores import Store
 from ..text.entities import absent_entities, english_names, is_pinyin, pinyin_of
 from ..text.lexicon import QUANTITY_ASKED
@@ -24,8 +24,6 @@ from ..text.script import has_han, to_search_form
 from ..text.sentences import split_sentences
 from ..text.terms import question_terms
 from ..types import Passage
-
-_PASS = 4  # candidates the judge reads at once: one forward run of its network (rag.judge)
 
 
 @dataclass
@@ -83,20 +81,22 @@ def rank(question: str, passages: list[Passage], index: Store, embedder: Embedde
             candidates.append(Evidence(number, sentence, a, b, score, candidate=as_judged(p, sentence, a, chunk.sentences)))
     candidates.sort(key=lambda e: -e.score)
     if judge is not None and candidates and judge.reads(question):
-        read = judge_in_passes(question, candidates[: config.judge_candidates], judge, max(config.judge_insist, config.judge_threshold))
+        read = judge_in_passes(question, candidates[: config.judge_candidates], judge, config)
         candidates = sorted(read, key=lambda e: -e.judged) + candidates[len(read):]
     return candidates
 
 
-def judge_in_passes(question: str, candidates: list[Evidence], judge: Judge, sure: float) -> list[Evidence]:
-    """The candidates the judge reads, with its probabilities: in passes of `_PASS`, best pre-selected
-    first, until one holds a sentence at least `sure` (more likely than not) to answer. The gate is
-    the same as reading all of them (it only asks whether any reaches the lower `judge_threshold`),
-    and the sentences shown were the same or better: DRCD and CMRC dev, 300 questions, gold answer in
-    the two it ranks first 0.887 against 0.880, 4.6 candidates read instead of 8."""
+def judge_in_passes(question: str, candidates: list[Evidence], judge: Judge, config: Reading) -> list[Evidence]:
+    """The candidates the judge reads, with its probabilities: one forward run of its network at a
+    time (`PAIRS_PER_RUN`), best pre-selected first, until one holds a sentence at least
+    `judge_insist` (more likely than not) to answer. It never stops below `judge_threshold`, so the
+    gate is the same as reading all of them; and the sentences shown were the same or better: DRCD
+    and CMRC dev, 300 questions, gold answer in the two it ranks first 0.887 against 0.880, 4.6
+    candidates read instead of 8."""
+    sure = max(config.judge_insist, config.judge_threshold)
     read: list[Evidence] = []
-    for at in range(0, len(candidates), _PASS):
-        batch = candidates[at : at + _PASS]
+    for at in range(0, len(candidates), PAIRS_PER_RUN):
+        batch = candidates[at : at + PAIRS_PER_RUN]
         for e, probability in zip(batch, judge.score(question, [e.candidate for e in batch])):
             e.judged = float(probability)
         read += batch

@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 WEIGHTS = HERE / "weights.safetensors"
 CARD = HERE / "judge.json"
 _TITLE_CHARS, _BEFORE_CHARS, _SENTENCE_CHARS, _QUESTION_CHARS = 24, 30, 150, 80
-_BUCKET = 4  # pairs per forward pass, sorted by length
+PAIRS_PER_RUN = 4  # pairs per forward run of the network, sorted by length
 
 
 class JudgeMissingError(RuntimeError):
@@ -105,7 +105,7 @@ class Judge:
             encoded = self._tokenizer.encode_batch(pairs)
             order = np.argsort([len(e.ids) for e in encoded], kind="stable")
             out = np.empty(len(pairs), dtype=np.float32)
-            for group in np.array_split(order, max(1, len(pairs) // _BUCKET)):  # similar lengths: less padding
+            for group in np.array_split(order, max(1, len(pairs) // PAIRS_PER_RUN)):  # similar lengths: less padding
                 out[group] = self._model(*padded(self._tokenizer, [encoded[i] for i in group]), self.threads)
             return out
 
